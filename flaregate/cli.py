@@ -1,0 +1,118 @@
+"""The ``flaregate`` command line. Commands are small; the work happens in the library modules.
+
+Domain errors (:class:`flaregate.errors.FlaregateError`) become one clear message and a non-zero
+exit here, in one place. Heavy imports (Pulumi, the Cloudflare SDK) happen inside commands so that
+``flaregate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import FlaregateError
+
+
+class FlaregateGroup(click.Group):
+    """Turns domain errors into click errors so every command fails the same way."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FlaregateError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=FlaregateGroup)
+@click.version_option(__version__, prog_name="flaregate")
+def main() -> None:
+    """Your own OpenAI-compatible API on Cloudflare Workers AI."""
+
+
+def config_option(func):
+    """--config FILE: a flaregate.toml with Worker settings (see docs/configuration.md)."""
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="flaregate.toml with Worker settings (default: ./flaregate.toml if present).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args, config_path: Path | None = None, **kwargs):
+        from .config import WorkerConfig
+
+        if config_path is None and Path("flaregate.toml").exists():
+            config_path = Path("flaregate.toml")
+        config = WorkerConfig.from_toml(config_path) if config_path else WorkerConfig()
+        return func(*args, config=config, **kwargs)
+
+    return wrapper
+
+
+@main.command()
+@config_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Directory to write worker.js and wrangler.toml into.",
+)
+@click.option("--kv-namespace-id", default=None, help="KEYS namespace id for wrangler.toml.")
+def render(config, out_dir: Path, kv_namespace_id: str | None) -> None:
+    """Render the Worker and its wrangler.toml.
+
+    Example usage:
+
+        flaregate render --out dist/
+        npx wrangler deploy --config dist/wrangler.toml
+    """
+    from .render import write_bundle
+
+    if kv_namespace_id:
+        config.kv_namespace_id = kv_namespace_id
+    for path in write_bundle(config, out_dir):
+        click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
+
+
+@main.command()
+@click.option(
+    "--check", is_flag=True, help="Exit non-zero if a generated doc is stale instead of writing it."
+)
+@click.option(
+    "--docs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs"),
+    show_default=True,
+)
+def docs(check: bool, docs_dir: Path) -> None:
+    """Regenerate the docs tables (models, permissions) from the data the code uses.
+
+    Example usage:
+
+        flaregate docs --check
+    """
+    from .generated_docs import generated_docs
+
+    stale = []
+    for name, text in generated_docs().items():
+        path = docs_dir / name
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if check:
+            stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {path}")
+    if stale:
+        raise click.ClickException(
+            f"stale generated docs: {', '.join(stale)}; run `flaregate docs`"
+        )

@@ -1,0 +1,120 @@
+"""One configuration for a flaregate Worker: what gets rendered into worker.js and wrangler.toml.
+
+It comes from ``flaregate.toml`` (``flaregate render --config``) or from Pulumi stack config; both
+build a :class:`WorkerConfig`, so the CLI, the Pulumi program and the tests render the same Worker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .errors import ConfigError
+
+DEFAULT_COMPATIBILITY_DATE = "2026-04-01"
+WORKER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass
+class WorkerConfig:
+    """Everything that shapes the rendered Worker. Secrets never live here."""
+
+    worker_name: str = "flaregate"
+    """Cloudflare Worker name: lowercase letters, digits and dashes."""
+    compatibility_date: str = DEFAULT_COMPATIBILITY_DATE
+    gateway_id: str | None = None
+    """AI Gateway every binding call goes through; None calls Workers AI directly."""
+    gateway_cache_headers: bool = False
+    """Honour clients' cf-aig-skip-cache / cf-aig-cache-ttl headers (off: the operator decides)."""
+    cors_origins: list[str] = field(default_factory=list)
+    """Browser origins allowed to call the API; ["*"] for any; empty for none."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    timeout_ms: int = 120_000
+    """Deadline for a whole non-streamed answer."""
+    first_token_timeout_ms: int = 60_000
+    """Deadline for a stream's first output."""
+    idle_timeout_ms: int = 30_000
+    """Deadline between two outputs of a stream."""
+    auth_cache_seconds: int = 30
+    """How long a found key is cached in the isolate (revocation takes this long plus KV's ~60 s)."""
+    auth_negative_cache_seconds: int = 5
+    models: list[dict[str, Any]] = field(default_factory=list)
+    """Extra or replacement catalog entries (same fields as flaregate/data/models.json)."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    """Per alias, models to try in order when Workers AI is out of capacity (3040/3036)."""
+    kv_namespace_id: str | None = None
+    """Only for wrangler.toml; the Pulumi program binds the namespace it creates."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not WORKER_NAME.match(self.worker_name or ""):
+            raise ConfigError(
+                f"worker_name {self.worker_name!r} is not a valid Worker name: use 1-63 lowercase "
+                "letters, digits and dashes, not starting or ending with a dash"
+            )
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", self.compatibility_date):
+            raise ConfigError("compatibility_date must be a date like 2026-04-01")
+        if self.gateway_id is not None and not re.match(r"^[a-z0-9_-]{1,64}$", self.gateway_id):
+            raise ConfigError(
+                f"gateway_id {self.gateway_id!r} is not a valid AI Gateway id: use lowercase "
+                "letters, digits, '-' and '_'"
+            )
+        for name in (
+            "max_body_bytes",
+            "timeout_ms",
+            "first_token_timeout_ms",
+            "idle_timeout_ms",
+            "auth_cache_seconds",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+        if self.auth_cache_seconds > 60:
+            raise ConfigError("auth_cache_seconds must be at most 60, or revoked keys linger")
+        if not all(isinstance(o, str) and o for o in self.cors_origins):
+            raise ConfigError("cors_origins must be a list of origins like https://app.example.com")
+
+    def worker_settings(self) -> dict[str, Any]:
+        """The settings object rendered into the Worker (BUILTIN_SETTINGS)."""
+        return {
+            "gateway": {"id": self.gateway_id, "honorCacheHeaders": self.gateway_cache_headers},
+            "cors": {"origins": list(self.cors_origins)},
+            "limits": {"maxBodyBytes": self.max_body_bytes},
+            "timeouts": {
+                "requestMs": self.timeout_ms,
+                "firstTokenMs": self.first_token_timeout_ms,
+                "idleMs": self.idle_timeout_ms,
+            },
+            "auth": {
+                "cacheSeconds": self.auth_cache_seconds,
+                "negativeCacheSeconds": self.auth_negative_cache_seconds,
+            },
+        }
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], source: str = "config") -> WorkerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}; known settings are "
+                f"{', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> WorkerConfig:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}") from None
+        return cls.from_mapping(data, source=str(path))

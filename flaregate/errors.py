@@ -1,0 +1,16 @@
+"""Domain errors. The core raises these; the CLI turns them into click errors in one place.
+
+Every message says what went wrong *and* how to fix it, and never contains a secret.
+"""
+
+
+class FlaregateError(Exception):
+    """Base class: a problem the user can fix. ``str(err)`` is the whole message."""
+
+
+class ConfigError(FlaregateError):
+    """Configuration is missing or invalid. The message names the key."""
+
+
+class CatalogError(ConfigError):
+    """The model catalog (built-in or an override) is inconsistent."""

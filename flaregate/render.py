@@ -1,0 +1,98 @@
+"""Render the Worker (one ES module) and its wrangler.toml from a :class:`WorkerConfig`.
+
+The rendered ``worker.js`` is exactly what the Pulumi program uploads and what the tests run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from . import __version__
+from .catalog import load_catalog, worker_catalog
+from .config import WorkerConfig
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "worker_template"
+MAIN_MODULE = "worker.js"
+
+# The Worker's sections, in the order a request flows through them.
+WORKER_MODULES = (
+    "http.js",
+    "settings.js",
+    "cors.js",
+    "catalog.js",
+    "auth.js",
+    "sse.js",
+    "deadline.js",
+    "binding.js",
+    "quirks.js",
+    "normalize.js",
+    "chat_request.js",
+    "chat_inputs.js",
+    "chat.js",
+    "router.js",
+)
+
+
+@dataclass(frozen=True)
+class RenderedWorker:
+    script: str
+    wrangler_toml: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.script.encode()).hexdigest()
+
+
+def _environment() -> jinja2.Environment:
+    # JavaScript is full of "{#" and "{{": the worker sources are included raw, and only the
+    # two top-level templates use Jinja syntax, with comments switched to an unused delimiter.
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        comment_start_string="<#--",
+        comment_end_string="--#>",
+    )
+    env.globals["include_raw"] = lambda name: Markup(
+        (TEMPLATE_DIR / name).read_text(encoding="utf-8").rstrip("\n")
+    )
+    env.filters["toml"] = lambda value: json.dumps(value)
+    return env
+
+
+def render_worker(config: WorkerConfig) -> str:
+    catalog = load_catalog(config.models, config.aliases, config.fallbacks)
+    template = _environment().get_template("worker.js.j2")
+    return template.render(
+        version=__version__,
+        settings=config.worker_settings(),
+        catalog=worker_catalog(catalog),
+        modules=WORKER_MODULES,
+    )
+
+
+def render_wrangler_toml(config: WorkerConfig) -> str:
+    template = _environment().get_template("wrangler.toml.j2")
+    return template.render(config=config, main=MAIN_MODULE, version=__version__)
+
+
+def render(config: WorkerConfig) -> RenderedWorker:
+    return RenderedWorker(render_worker(config), render_wrangler_toml(config))
+
+
+def write_bundle(config: WorkerConfig, out_dir: Path) -> list[Path]:
+    """Write worker.js and wrangler.toml into ``out_dir``; returns the paths written."""
+    rendered = render(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    worker = out_dir / MAIN_MODULE
+    wrangler = out_dir / "wrangler.toml"
+    worker.write_text(rendered.script, encoding="utf-8")
+    wrangler.write_text(rendered.wrangler_toml, encoding="utf-8")
+    return [worker, wrangler]

@@ -1,0 +1,164 @@
+// A stand-in for the Workers AI binding (env.AI) for local runs and tests. It is loaded by
+// Miniflare as a wrapped binding, so the Worker calls it exactly as it calls the real one:
+// env.AI.run(model, inputs, options). It replays fixture files (tests/fixtures/workers-ai/*.json
+// and *.sse, passed in as the FIXTURES binding) that reproduce what real models return.
+// Kept ASCII: Miniflare reads wrapped-binding modules as latin1.
+//
+// What to replay is chosen by a directive in the last user message (or the embeddings text /
+// image prompt), so a test says what the "model" does without a second channel:
+//   fixture:NAME[?chunk=N&delay=MS]  replay NAME.sse when streaming, NAME.json otherwise
+//                                     (the other one when only one exists), in N-byte reads
+//   slow:COUNT:MS                     stream COUNT tokens, one every MS milliseconds
+//   hang[:MS]                         never answer (a long timer: workerd cancels a request
+//                                     that awaits a promise that never settles)
+//   error:MESSAGE                     throw like the binding does, e.g. error:3040: Capacity...
+//   error-for:MODEL|MESSAGE           throw only when called with MODEL, answer normally otherwise
+//   echo                              answer with the model, inputs and options it was called with
+//   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
+//                                      "error": "...", "errorAfter": N}
+// Anything else gets a short native answer, so any client works against the runner.
+
+const encoder = new TextEncoder();
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function lastUserText(inputs) {
+  if (typeof inputs?.prompt === "string") return inputs.prompt;
+  if (typeof inputs?.text === "string") return inputs.text;
+  if (Array.isArray(inputs?.text)) return String(inputs.text[0] ?? "");
+  const messages = inputs?.messages ?? (Array.isArray(inputs?.input) ? inputs.input : []);
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.role !== "user") continue;
+    if (typeof m.content === "string") return m.content;
+    if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? "").join("");
+  }
+  return typeof inputs?.input === "string" ? inputs.input : "";
+}
+
+function bindingError(message) {
+  const err = new Error(message);
+  err.name = "InferenceUpstreamError";
+  return err;
+}
+
+function chunkedStream(text, chunkSize, delayMs, failAfter) {
+  const bytes = encoder.encode(text);
+  const size = chunkSize > 0 ? chunkSize : bytes.length;
+  let offset = 0;
+  let reads = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      if (delayMs > 0 && offset > 0) await sleep(delayMs);
+      if (failAfter !== undefined && reads >= failAfter) {
+        controller.error(bindingError("3043: Internal server error"));
+        return;
+      }
+      controller.enqueue(bytes.slice(offset, offset + size));
+      offset += size;
+      reads += 1;
+    },
+  });
+}
+
+// Streams by SSE event (one read per event) unless a chunk size is given.
+function eventStream(text, delayMs) {
+  const events = text.split(/(?<=\n\n)/);
+  let i = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (i >= events.length) {
+        controller.close();
+        return;
+      }
+      if (delayMs > 0 && i > 0) await sleep(delayMs);
+      controller.enqueue(encoder.encode(events[i++]));
+    },
+  });
+}
+
+function replay({ sse, object }, stream, chunk, delay, failAfter) {
+  if (stream && sse !== undefined) {
+    return chunk ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
+  }
+  if (object !== undefined) return structuredClone(object);
+  // Asked without streaming, but only a stream exists: some models stream anyway.
+  return chunk ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
+}
+
+function defaultAnswer(model, inputs) {
+  const words = ["Hello", " from", " ", model, "."];
+  const usage = { prompt_tokens: 8, completion_tokens: words.length, total_tokens: 8 + words.length };
+  if (!inputs?.stream) return { response: words.join(""), tool_calls: [], usage };
+  const sse = words.map((w) => `data: ${JSON.stringify({ response: w, p: "abcdef" })}\n\n`).join("")
+    + `data: ${JSON.stringify({ response: "", usage })}\n\ndata: [DONE]\n\n`;
+  return eventStream(sse, 0);
+}
+
+function slowStream(count, ms) {
+  let sent = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (sent > 0 || ms > 0) await sleep(ms);
+      if (sent < count) {
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify({ response: `t${sent} `, p: "ab" })}\n\n`));
+        sent += 1;
+        return;
+      }
+      const usage = { prompt_tokens: 3, completion_tokens: count, total_tokens: 3 + count };
+      controller.enqueue(encoder.encode(`data: ${JSON.stringify({ response: "", usage })}\n\ndata: [DONE]\n\n`));
+      controller.close();
+    },
+  });
+}
+
+export default function (env) {
+  const fixtures = env.FIXTURES ?? {};
+  return {
+    async run(model, inputs, options) {
+      const text = lastUserText(inputs).trim();
+      const stream = inputs?.stream === true;
+      if (text.startsWith("fixture:")) {
+        const [name, query = ""] = text.slice(8).split("?");
+        const params = new URLSearchParams(query);
+        const entry = fixtures[name];
+        if (!entry) throw bindingError(`5007: No such fixture ${name}`);
+        return replay(entry, stream, Number(params.get("chunk") ?? 0), Number(params.get("delay") ?? 0));
+      }
+      if (text.startsWith("slow:")) {
+        const [, count, ms] = text.split(":");
+        if (stream) return slowStream(Number(count), Number(ms));
+        await sleep(Number(count) * Number(ms));
+        return { response: Array.from({ length: Number(count) }, (_, i) => `t${i} `).join(""), usage: { prompt_tokens: 3, completion_tokens: Number(count), total_tokens: 3 + Number(count) } };
+      }
+      if (text.startsWith("hang")) {
+        await sleep(Number(text.split(":")[1] ?? 600000));
+        return { response: "too late" };
+      }
+      if (text.startsWith("error:")) throw bindingError(text.slice(6));
+      if (text.startsWith("error-for:")) {
+        const [target, message] = text.slice(10).split("|");
+        if (target === model) throw bindingError(message);
+        return defaultAnswer(model, inputs);
+      }
+      if (text === "echo") {
+        const response = JSON.stringify({ model, inputs, options: options ?? null });
+        if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+        return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
+      }
+      if (text.startsWith("script:")) {
+        const script = JSON.parse(text.slice(7));
+        if (script.delayFirst) await sleep(script.delayFirst);
+        if (script.error) throw bindingError(script.error);
+        return replay(script, stream, script.chunk ?? 0, script.delay ?? 0, script.errorAfter);
+      }
+      return defaultAnswer(model, inputs);
+    },
+  };
+}

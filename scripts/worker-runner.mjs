@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// Runs a rendered flaregate Worker in workerd (Miniflare) with a KEYS KV namespace and the fake
+// Workers AI binding (scripts/fake_ai.js replaying tests/fixtures/workers-ai), and prints one JSON
+// line: {"url": <the Worker>, "control": <a small HTTP API over the same KV namespace>}.
+// It runs until stdin closes or it gets SIGTERM/SIGINT.
+//
+//   node scripts/worker-runner.mjs --script dist/worker.js [--port 8787] [--var NAME=VALUE ...]
+//
+// Control API (for tests and `flaregate` against a local fake Cloudflare API):
+//   PUT    /kv/<key>?expiration=<unix s>   body = value, header x-kv-metadata = JSON
+//   GET    /kv/<key>                        value, 404 if missing
+//   DELETE /kv/<key>
+//   GET    /kv?prefix=<p>                   {"keys": [{name, expiration, metadata}]}
+import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Miniflare } from "miniflare";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    script: { type: "string" },
+    port: { type: "string", default: "0" },
+    fixtures: { type: "string", default: join(here, "..", "tests", "fixtures", "workers-ai") },
+    var: { type: "string", multiple: true, default: [] },
+    "compatibility-date": { type: "string", default: "2026-04-01" },
+  },
+});
+if (!values.script) {
+  console.error("usage: worker-runner.mjs --script dist/worker.js [--port N] [--var NAME=VALUE]");
+  process.exit(2);
+}
+
+function loadFixtures(dir) {
+  const fixtures = {};
+  for (const file of readdirSync(dir)) {
+    const match = /^(.*)\.(json|sse)$/.exec(file);
+    if (!match || file === "errors.json") continue;
+    const text = readFileSync(join(dir, file), "utf8");
+    const entry = (fixtures[match[1]] ??= {});
+    if (match[2] === "sse") entry.sse = text;
+    else entry.object = JSON.parse(text).output;
+  }
+  return fixtures;
+}
+
+const vars = Object.fromEntries(values.var.map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
+const mf = new Miniflare({
+  host: "127.0.0.1",
+  port: Number(values.port),
+  workers: [
+    {
+      name: "flaregate",
+      // Given as contents, not a path: workerd refuses module paths outside its working directory.
+      modules: [{ type: "ESModule", path: "worker.js", contents: readFileSync(resolve(values.script), "utf8") }],
+      compatibilityDate: values["compatibility-date"],
+      kvNamespaces: ["KEYS"],
+      bindings: vars,
+      wrappedBindings: { AI: { scriptName: "fake-ai", bindings: { FIXTURES: loadFixtures(values.fixtures) } } },
+    },
+    {
+      name: "fake-ai",
+      modules: true,
+      scriptPath: join(here, "fake_ai.js"),
+    },
+  ],
+});
+
+const url = await mf.ready;
+const kv = await mf.getKVNamespace("KEYS", "flaregate");
+
+const control = createServer(async (req, res) => {
+  try {
+    const u = new URL(req.url, "http://control");
+    const key = decodeURIComponent(u.pathname.replace(/^\/kv\/?/, ""));
+    const send = (status, body, type = "application/json") => {
+      res.writeHead(status, { "content-type": type });
+      res.end(body);
+    };
+    if (!u.pathname.startsWith("/kv")) return send(404, '{"error":"not found"}');
+    if (req.method === "GET" && !key) {
+      const list = await kv.list({ prefix: u.searchParams.get("prefix") ?? "" });
+      return send(200, JSON.stringify({ keys: list.keys }));
+    }
+    if (req.method === "GET") {
+      const value = await kv.get(key);
+      return value === null ? send(404, '{"error":"not found"}') : send(200, value, "application/octet-stream");
+    }
+    if (req.method === "PUT") {
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      const options = {};
+      if (u.searchParams.get("expiration")) options.expiration = Number(u.searchParams.get("expiration"));
+      if (req.headers["x-kv-metadata"]) options.metadata = JSON.parse(req.headers["x-kv-metadata"]);
+      await kv.put(key, Buffer.concat(chunks).toString("utf8"), options);
+      return send(200, '{"ok":true}');
+    }
+    if (req.method === "DELETE") {
+      await kv.delete(key);
+      return send(200, '{"ok":true}');
+    }
+    return send(405, '{"error":"method not allowed"}');
+  } catch (err) {
+    res.writeHead(500, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: String(err?.message ?? err) }));
+  }
+});
+await new Promise((ok) => control.listen(0, "127.0.0.1", ok));
+
+console.log(JSON.stringify({ url: url.href.replace(/\/$/, ""), control: `http://127.0.0.1:${control.address().port}` }));
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  control.close();
+  await mf.dispose();
+  process.exit(0);
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.stdin.on("end", stop);
+process.stdin.resume();

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flaregate.config import WorkerConfig
+from flaregate.render import write_bundle
+from tests.worker_harness import start_worker
+
+# Short deadlines so the hang tests finish quickly; the slow fixtures stay well inside them.
+TEST_CONFIG = WorkerConfig(
+    timeout_ms=3000,
+    first_token_timeout_ms=2000,
+    idle_timeout_ms=1500,
+    max_body_bytes=64 * 1024,
+    auth_cache_seconds=30,
+    auth_negative_cache_seconds=1,
+    fallbacks={"gpt-4o": ["@cf/meta/llama-3.3-70b-instruct-fp8-fast"]},
+)
+
+
+@pytest.fixture(scope="session")
+def rendered_worker(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    write_bundle(TEST_CONFIG, out)
+    return out / "worker.js"
+
+
+@pytest.fixture(scope="session")
+def worker(rendered_worker, tmp_path_factory):
+    """One workerd for the whole session, running the rendered Worker with the fake AI."""
+    running = start_worker(
+        rendered_worker,
+        tmp_path_factory.mktemp("runner"),
+        vars={"GATEWAY_ID": "flaregate-test", "CORS_ORIGINS": "https://app.example.com"},
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(worker) -> str:
+    return worker.add_key(name="session")
+
+
+@pytest.fixture
+def client(worker, api_key):
+    import openai
+
+    return openai.OpenAI(base_url=worker.base_url, api_key=api_key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def async_client(worker, api_key):
+    import openai
+
+    return openai.AsyncOpenAI(base_url=worker.base_url, api_key=api_key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def http(worker, api_key):
+    import httpx
+
+    with httpx.Client(
+        base_url=worker.url, headers={"authorization": f"Bearer {api_key}"}, timeout=20
+    ) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """No test reads or writes the real ~/.flaregate or a real Cloudflare credential."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in (
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_KEY",
+        "CLOUDFLARE_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    os.makedirs(tmp_path / "home", exist_ok=True)

@@ -1,0 +1,23 @@
+"""Reads fixture files the way a test author reads them: independently of the Worker's code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workers-ai"
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def sse_events(name: str) -> list:
+    """The JSON payloads of a .sse fixture, in order (comments, blank lines and [DONE] dropped)."""
+    events = []
+    for line in (FIXTURES / f"{name}.sse").read_text().splitlines():
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            if data != "[DONE]":
+                events.append(json.loads(data))
+    return events

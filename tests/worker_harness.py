@@ -1,0 +1,96 @@
+"""Starts the rendered Worker in workerd (scripts/worker-runner.mjs) and talks to its KV.
+
+Shared by the test suite and the benchmarks, so both run the very file `flaregate render` writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import subprocess
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUNNER = REPO / "scripts" / "worker-runner.mjs"
+
+
+@dataclass
+class RunningWorker:
+    url: str
+    control: str
+    process: subprocess.Popen
+    stderr_path: Path
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    # --- KV, through the runner's control API (the same namespace the Worker reads) ---
+    def kv_put(
+        self, key: str, value: str, metadata: dict | None = None, expiration: int | None = None
+    ):
+        query = f"?expiration={expiration}" if expiration else ""
+        request = urllib.request.Request(
+            f"{self.control}/kv/{urllib.parse.quote(key, safe='')}{query}",
+            data=value.encode(),
+            method="PUT",
+            headers={"x-kv-metadata": json.dumps(metadata)} if metadata else {},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def kv_delete(self, key: str) -> None:
+        request = urllib.request.Request(
+            f"{self.control}/kv/{urllib.parse.quote(key, safe='')}", method="DELETE"
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def add_key(
+        self, name: str = "test", expires_at: str | None = None, key: str | None = None
+    ) -> str:
+        """Store a key the documented way (docs/keys.md) and return the plaintext key."""
+        key = key or "sk-fg-" + secrets.token_urlsafe(32)
+        record = {
+            "id": uuid.uuid4().hex[:12],
+            "name": name,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "expires_at": expires_at,
+        }
+        self.kv_put(f"key:{hashlib.sha256(key.encode()).hexdigest()}", json.dumps(record))
+        return key
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_worker(script: Path, workdir: Path, vars: dict[str, str] | None = None) -> RunningWorker:
+    """Start workerd with `script` as the Worker; returns once it answers."""
+    args = ["node", str(RUNNER), "--script", str(script)]
+    for name, value in (vars or {}).items():
+        args += ["--var", f"{name}={value}"]
+    stderr_path = workdir / "worker-runner.log"
+    process = subprocess.Popen(
+        args,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr_path.open("w"),
+        text=True,
+    )
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        raise RuntimeError(f"worker runner failed to start:\n{stderr_path.read_text()[-3000:]}")
+    info = json.loads(line)
+    return RunningWorker(info["url"], info["control"], process, stderr_path)

@@ -1,0 +1,80 @@
+// API keys live in the KEYS namespace as `key:<sha256 hex of the full key>` -> JSON record
+// {id, name, created_at, expires_at|null} (docs/keys.md). No key in KV means nobody gets in:
+// there is no fail-open mode. Lookups, found or not, are cached in the isolate for a few
+// seconds so a busy client does not cost a KV read per request; expiry is re-checked on every
+// request against the cached record, so an expired key stops working on the second.
+const AUTH_CACHE_LIMIT = 1000;
+const authCache = new Map(); // hash -> { record, until }
+
+async function authenticate(request, env, settings) {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    throw new ApiError(401, "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.", {
+      code: "missing_api_key",
+    });
+  }
+  if (!env.KEYS) {
+    throw new ApiError(500, "This gateway has no KEYS namespace bound, so no key can be checked. Redeploy with `flaregate deploy`.", {
+      code: "keyring_missing",
+    });
+  }
+  const hash = await sha256Hex(match[1]);
+  const record = await lookupKey(env.KEYS, hash, settings.auth);
+  if (!record) throw invalidKey();
+  if (record.expires_at !== null && record.expires_at !== undefined) {
+    const expiry = Date.parse(record.expires_at);
+    if (!(expiry > Date.now())) {
+      throw new ApiError(401, "This API key has expired. Create a new one with `flaregate keys create`.", {
+        code: "expired_api_key",
+      });
+    }
+  }
+  return { id: String(record.id), name: record.name ?? null };
+}
+
+async function lookupKey(kv, hash, authSettings) {
+  const now = Date.now();
+  const cached = authCache.get(hash);
+  if (cached && cached.until > now) return cached.record;
+  let raw;
+  try {
+    raw = await kv.get(`key:${hash}`);
+  } catch (err) {
+    console.error(JSON.stringify({ event: "keyring_unavailable", error: String(err?.message ?? err) }));
+    throw new ApiError(503, "The key store is unavailable; retry in a few seconds.", { code: "keyring_unavailable" });
+  }
+  const record = parseKeyRecord(raw);
+  const seconds = record ? authSettings.cacheSeconds : authSettings.negativeCacheSeconds;
+  if (authCache.size >= AUTH_CACHE_LIMIT) authCache.delete(authCache.keys().next().value);
+  authCache.set(hash, { record, until: now + seconds * 1000 });
+  return record;
+}
+
+// A record that is not the documented shape is treated as no key at all: a corrupt entry must
+// never let a request through.
+function parseKeyRecord(raw) {
+  if (raw === null || raw === undefined) return null;
+  let record;
+  try {
+    record = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeName(record) !== "object" || record.id === undefined || record.id === null) return null;
+  if (record.expires_at !== null && record.expires_at !== undefined) {
+    if (typeof record.expires_at !== "string" || Number.isNaN(Date.parse(record.expires_at))) return null;
+  }
+  return record;
+}
+
+function invalidKey() {
+  return new ApiError(401, "Incorrect API key provided. Create one with `flaregate keys create`.", {
+    code: "invalid_api_key",
+  });
+}
+
+async function sha256Hex(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,59 @@
+// Model names a client may send: an alias from the catalog ("gpt-4o"), a Workers AI id from the
+// catalog ("@cf/meta/..."), the same prefixed the way agent tools write provider/model
+// ("workers-ai/@cf/..."), or any other Workers AI id (@cf/..., @hf/...), which is passed through
+// with conservative facts: the catalog cannot list every model Cloudflare adds.
+const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
+const ALIASES = new Map(Object.entries(CATALOG.aliases));
+const PROVIDER_PREFIXES = ["workers-ai/", "cloudflare-workers-ai/"];
+
+// Unlisted models: tools are emulated (a model we know nothing about may hang on native tools),
+// reasoning tags are still stripped, limits are the smallest common ones.
+const UNLISTED_FACTS = {
+  chat: {
+    type: "chat", context_window: 8192, max_output_tokens: 4096, default_max_tokens: 2048,
+    dialect: "native", tools: "emulated", tool_format: "openai", reasoning: "none",
+    json_mode: false, vision: false,
+  },
+  embeddings: { type: "embeddings", max_batch: 100 },
+  image: { type: "image", image_input: "json", image_output: "base64" },
+};
+
+const KIND_LABEL = { chat: "chat", embeddings: "embeddings", image: "image generation" };
+
+function resolveModel(name, kind) {
+  if (name === undefined || name === null || name === "") {
+    throw invalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
+  }
+  if (typeof name !== "string") {
+    throw invalidRequest(`Invalid type for 'model': expected a string, but got ${typeName(name)} instead.`, "model", "invalid_type");
+  }
+  let bare = name.trim();
+  for (const prefix of PROVIDER_PREFIXES) {
+    if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
+  }
+  const id = ALIASES.get(bare) ?? ALIASES.get(bare.toLowerCase()) ?? bare;
+  let facts = MODELS.get(id);
+  if (!facts && /^@(cf|hf)\/[\w.-]+\/[\w.:-]+$/.test(id)) {
+    facts = { id, unlisted: true, ...UNLISTED_FACTS[kind] };
+  }
+  if (!facts) {
+    throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
+      param: "model", code: "model_not_found",
+    });
+  }
+  if (facts.type !== kind) {
+    throw invalidRequest(
+      `The model '${name}' is a ${KIND_LABEL[facts.type] ?? facts.type} model and cannot be used for ${KIND_LABEL[kind]}. GET /v1/models lists each model's type.`,
+      "model", "model_not_supported",
+    );
+  }
+  return { requested: name, id, facts, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
+}
+
+function toolCapableModels() {
+  return [...ALIASES.entries()]
+    .filter(([, id]) => MODELS.get(id)?.type === "chat" && MODELS.get(id)?.tools !== "none")
+    .map(([alias]) => alias)
+    .concat(CATALOG.models.filter((m) => m.type === "chat" && m.tools === "native").map((m) => m.id))
+    .slice(0, 6);
+}

@@ -1,0 +1,175 @@
+// Validates an OpenAI chat completions body and returns the request flaregate works with.
+// Messages say what is wrong the way OpenAI's own API does, naming the parameter, so that a
+// client's BadRequestError points at the field to fix.
+const MESSAGE_ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
+
+function parseChatRequest(body) {
+  const messages = body.messages;
+  if (messages === undefined || messages === null) {
+    throw invalidRequest("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
+  }
+  if (!Array.isArray(messages)) {
+    throw invalidRequest(`Invalid type for 'messages': expected an array, but got ${typeName(messages)} instead.`, "messages", "invalid_type");
+  }
+  if (messages.length === 0) {
+    throw invalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array");
+  }
+  messages.forEach(checkMessage);
+  const req = {
+    model: body.model,
+    messages,
+    stream: optional(body, "stream", "boolean") ?? false,
+    includeUsage: false,
+    maxTokens: optionalInteger(body, "max_completion_tokens", 1) ?? optionalInteger(body, "max_tokens", 1),
+    temperature: optionalNumber(body, "temperature", 0, 2),
+    topP: optionalNumber(body, "top_p", 0, 1),
+    frequencyPenalty: optionalNumber(body, "frequency_penalty", -2, 2),
+    presencePenalty: optionalNumber(body, "presence_penalty", -2, 2),
+    seed: optionalInteger(body, "seed", Number.MIN_SAFE_INTEGER),
+    stop: parseStop(body.stop),
+    responseFormat: parseResponseFormat(body.response_format),
+    reasoningEffort: optional(body, "reasoning_effort", "string"),
+    ...parseTools(body),
+  };
+  const n = optionalInteger(body, "n", 1);
+  if (n !== undefined && n > 1) {
+    throw invalidRequest("n > 1 is not supported: Workers AI returns one choice per request. Send n separate requests.", "n", "unsupported_value");
+  }
+  if (body.stream_options !== undefined && body.stream_options !== null) {
+    if (typeName(body.stream_options) !== "object") {
+      throw invalidRequest(`Invalid type for 'stream_options': expected an object, but got ${typeName(body.stream_options)} instead.`, "stream_options", "invalid_type");
+    }
+    req.includeUsage = body.stream_options.include_usage === true;
+  }
+  return req;
+}
+
+function checkMessage(message, i) {
+  const where = `messages[${i}]`;
+  if (typeName(message) !== "object") {
+    throw invalidRequest(`Invalid type for '${where}': expected an object, but got ${typeName(message)} instead.`, where, "invalid_type");
+  }
+  if (!MESSAGE_ROLES.has(message.role)) {
+    throw invalidRequest(`Invalid value for '${where}.role': ${JSON.stringify(message.role ?? null)}. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.`, `${where}.role`, "invalid_value");
+  }
+  const content = message.content;
+  const contentType = typeName(content);
+  const mayBeEmpty = message.role === "assistant" || message.role === "tool" || message.role === "function";
+  if (contentType === "null" || contentType === "undefined") {
+    if (!mayBeEmpty) throw invalidRequest(`Missing required parameter: '${where}.content'.`, `${where}.content`, "missing_required_parameter");
+  } else if (contentType === "array") {
+    content.forEach((part, j) => {
+      if (typeName(part) !== "object" || typeof part.type !== "string") {
+        throw invalidRequest(`Invalid type for '${where}.content[${j}]': expected a content part object with a 'type'.`, `${where}.content[${j}]`, "invalid_type");
+      }
+    });
+  } else if (contentType !== "string") {
+    throw invalidRequest(`Invalid type for '${where}.content': expected a string or an array of content parts, but got ${contentType} instead.`, `${where}.content`, "invalid_type");
+  }
+  if (message.tool_calls !== undefined && message.tool_calls !== null && !Array.isArray(message.tool_calls)) {
+    throw invalidRequest(`Invalid type for '${where}.tool_calls': expected an array.`, `${where}.tool_calls`, "invalid_type");
+  }
+  if (message.role === "tool" && typeof message.tool_call_id !== "string") {
+    throw invalidRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, "missing_required_parameter");
+  }
+}
+
+function optional(body, name, type) {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeName(value) !== type) {
+    throw invalidRequest(`Invalid type for '${name}': expected a ${type}, but got ${typeName(value)} instead.`, name, "invalid_type");
+  }
+  return value;
+}
+
+function optionalNumber(body, name, min, max) {
+  const value = optional(body, name, "number");
+  if (value !== undefined && !(value >= min && value <= max)) {
+    throw invalidRequest(`Invalid '${name}': ${value} is out of range; expected a number from ${min} to ${max}.`, name, "invalid_value");
+  }
+  return value;
+}
+
+function optionalInteger(body, name, min) {
+  const value = optional(body, name, "number");
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < min) {
+    throw invalidRequest(`Invalid '${name}': expected an integer${min === 1 ? " of at least 1" : ""}, but got ${value}.`, name, "invalid_value");
+  }
+  return value;
+}
+
+function parseStop(stop) {
+  if (stop === undefined || stop === null) return [];
+  const list = typeof stop === "string" ? [stop] : stop;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== "string")) {
+    throw invalidRequest("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type");
+  }
+  if (list.length > 4) throw invalidRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
+  return list.filter((s) => s.length > 0);
+}
+
+function parseResponseFormat(format) {
+  if (format === undefined || format === null) return null;
+  if (typeName(format) !== "object" || !["text", "json_object", "json_schema"].includes(format.type)) {
+    throw invalidRequest("Invalid 'response_format': expected {\"type\": \"text\" | \"json_object\" | \"json_schema\"}.", "response_format", "invalid_value");
+  }
+  if (format.type === "text") return null;
+  if (format.type === "json_schema") {
+    const schema = format.json_schema?.schema;
+    if (typeName(schema) !== "object") {
+      throw invalidRequest("Invalid 'response_format.json_schema': expected {\"name\": ..., \"schema\": {...}}.", "response_format.json_schema", "invalid_value");
+    }
+    return { type: "json_schema", schema, name: format.json_schema.name ?? "response" };
+  }
+  return { type: "json_object" };
+}
+
+// tools / tool_choice, and the legacy functions / function_call they replaced, become one list
+// of {name, description, parameters} plus a choice: "auto" | "none" | "required" | {name}.
+function parseTools(body) {
+  let tools = [];
+  let choice = "auto";
+  if (body.tools !== undefined && body.tools !== null) {
+    if (!Array.isArray(body.tools)) throw invalidRequest(`Invalid type for 'tools': expected an array, but got ${typeName(body.tools)} instead.`, "tools", "invalid_type");
+    tools = body.tools.map((tool, i) => {
+      if (typeName(tool) !== "object" || tool.type !== "function" || typeName(tool.function) !== "object") {
+        throw invalidRequest(`Invalid 'tools[${i}]': expected {"type": "function", "function": {"name": ...}}.`, `tools[${i}]`, "invalid_value");
+      }
+      return checkFunction(tool.function, `tools[${i}].function`);
+    });
+  } else if (Array.isArray(body.functions)) {
+    tools = body.functions.map((fn, i) => checkFunction(fn, `functions[${i}]`));
+  }
+  const rawChoice = body.tool_choice ?? body.function_call;
+  const choiceParam = body.tool_choice !== undefined ? "tool_choice" : "function_call";
+  if (rawChoice !== undefined && rawChoice !== null) {
+    if (typeof rawChoice === "string") {
+      if (!["auto", "none", "required"].includes(rawChoice)) {
+        throw invalidRequest(`Invalid value for '${choiceParam}': ${JSON.stringify(rawChoice)}. Supported values are: 'none', 'auto' and 'required'.`, choiceParam, "invalid_value");
+      }
+      choice = rawChoice;
+    } else {
+      const name = rawChoice?.function?.name ?? rawChoice?.name;
+      if (typeof name !== "string" || !tools.some((t) => t.name === name)) {
+        throw invalidRequest(`Invalid '${choiceParam}': it must name one of the functions in 'tools'.`, choiceParam, "invalid_value");
+      }
+      choice = { name };
+    }
+  }
+  if (choice === "required" && !tools.length) {
+    throw invalidRequest("Invalid 'tool_choice': 'required' needs at least one tool in 'tools'.", "tool_choice", "invalid_value");
+  }
+  return { tools, toolChoice: choice };
+}
+
+function checkFunction(fn, where) {
+  if (typeName(fn) !== "object" || typeof fn.name !== "string" || !/^[A-Za-z0-9_.:-]{1,128}$/.test(fn.name)) {
+    throw invalidRequest(`Invalid '${where}.name': expected a name of letters, digits, '_', '.', ':' or '-'.`, `${where}.name`, "invalid_value");
+  }
+  if (fn.parameters !== undefined && typeName(fn.parameters) !== "object") {
+    throw invalidRequest(`Invalid type for '${where}.parameters': expected a JSON schema object.`, `${where}.parameters`, "invalid_type");
+  }
+  return { name: fn.name, description: typeof fn.description === "string" ? fn.description : "", parameters: fn.parameters ?? { type: "object", properties: {} } };
+}

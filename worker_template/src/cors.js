@@ -1,0 +1,32 @@
+// CORS for browser clients: off unless origins are configured ("*" allows any). Preflights are
+// answered before auth, since browsers send them without the Authorization header.
+const CORS_EXPOSED = "x-request-id, retry-after, content-type";
+
+function allowedOrigin(request, settings) {
+  const origin = request.headers.get("origin");
+  if (!origin) return null;
+  const origins = settings.cors.origins;
+  if (origins.includes("*")) return "*";
+  return origins.includes(origin) ? origin : null;
+}
+
+function corsHeaders(request, settings) {
+  const origin = allowedOrigin(request, settings);
+  if (!origin) return {};
+  const headers = { "access-control-allow-origin": origin, "access-control-expose-headers": CORS_EXPOSED };
+  if (origin !== "*") headers.vary = "Origin";
+  return headers;
+}
+
+function preflightResponse(request, settings) {
+  const origin = allowedOrigin(request, settings);
+  if (!origin) return new Response(null, { status: 204 });
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": request.headers.get("access-control-request-headers") ?? "authorization, content-type",
+      "access-control-max-age": "86400",
+    },
+  });
+}

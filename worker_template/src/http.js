@@ -1,0 +1,96 @@
+// Every error the Worker answers with is an ApiError, rendered as OpenAI's envelope
+// {"error": {"message", "type", "param", "code"}} so that OpenAI clients raise their own
+// typed exceptions (BadRequestError, AuthenticationError, NotFoundError, ...).
+class ApiError extends Error {
+  constructor(status, message, { type, code = null, param = null, headers = {} } = {}) {
+    super(message);
+    this.status = status;
+    this.type = type ?? errorTypeFor(status);
+    this.code = code;
+    this.param = param;
+    this.headers = headers;
+  }
+
+  body() {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+
+  toResponse() {
+    return jsonResponse(this.body(), this.status, this.headers);
+  }
+}
+
+function errorTypeFor(status) {
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+function invalidRequest(message, param = null, code = null) {
+  return new ApiError(400, message, { param, code });
+}
+
+function jsonResponse(body, status = 200, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function newId(prefix) {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function typeName(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+// Reads a JSON object body without trusting Content-Length: the byte count is enforced while
+// reading, so a chunked upload cannot grow past the limit in memory.
+async function readJsonBody(request, maxBytes) {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > maxBytes) throw bodyTooLarge(maxBytes);
+  if (!request.body) throw invalidRequest("The request body is empty; send a JSON object.", null, "invalid_json");
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => {});
+      throw bodyTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  let body;
+  try {
+    body = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw invalidRequest(
+      "We could not parse the JSON body of your request. Send a JSON object with Content-Type: application/json.",
+      null,
+      "invalid_json",
+    );
+  }
+  if (typeName(body) !== "object") {
+    throw invalidRequest(`The request body must be a JSON object, not ${typeName(body)}.`, null, "invalid_type");
+  }
+  return body;
+}
+
+function bodyTooLarge(maxBytes) {
+  return new ApiError(413, `The request body is larger than this gateway accepts (${maxBytes} bytes).`, {
+    code: "request_too_large",
+  });
+}

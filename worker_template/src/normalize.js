@@ -1,0 +1,260 @@
+// One normalizer for everything a chat model sends back, streamed or not, in every dialect:
+//   native          {"response", "tool_calls":[{name, arguments}], "usage"}   (SSE: one per token)
+//   OpenAI-shaped   {"choices":[{"message"|"delta", "finish_reason"}], "usage"}
+//   Responses-style {"output":[{type:"reasoning"|"message"|"function_call", ...}]} (gpt-oss),
+//                   and its stream events {"type":"response.output_text.delta", ...}
+// It turns them into "parts" that the chat (and Responses) encoders write out:
+//   {type:"text", text} {type:"reasoning", text} {type:"tool_call", index, id, name}
+//   {type:"tool_args", index, text} {type:"finish", reason} {type:"usage", usage}
+//   {type:"error", error: ApiError}
+// A non-streamed answer is fed in as a single event, so quirks are fixed by the same code either way.
+class CompletionNormalizer {
+  constructor({ toolNames = [], reasoning = "none", maxTokens = null } = {}) {
+    this.toolNames = new Set(toolNames);
+    this.maxTokens = maxTokens;
+    this.controlFilter = new ControlTokenFilter();
+    this.reasoningControlFilter = new ControlTokenFilter();
+    this.thinkFilter = new ThinkFilter(reasoning);
+    this.toolSniffer = this.toolNames.size ? new ToolJsonSniffer(toolNames) : null;
+    this.calls = []; // our index -> {id, name}
+    this.upstreamCalls = new Map(); // upstream index/id -> our index, for OpenAI-shaped deltas
+    this.pendingArgs = new Map(); // upstream key -> argument text that arrived before the name
+    this.upstreamFinish = null;
+    this.usage = null;
+    this.sawDone = false;
+    this.sawEvent = false;
+    this.textSeen = false;
+    this.reasoningSeen = "";
+  }
+
+  // `payload` is an SSE data string or an already-parsed object (non-streamed answers).
+  event(payload) {
+    const parts = [];
+    if (payload === "[DONE]") {
+      this.sawDone = true;
+      return parts;
+    }
+    let event = payload;
+    if (typeof payload === "string") {
+      try {
+        event = JSON.parse(payload);
+      } catch {
+        console.warn(JSON.stringify({ event: "bad_upstream_chunk", length: payload.length }));
+        return parts;
+      }
+    }
+    if (typeName(event) !== "object") return parts;
+    this.sawEvent = true;
+    if (event.error) {
+      parts.push({ type: "error", error: upstreamErrorFromEvent(event.error) });
+      return parts;
+    }
+    if (Array.isArray(event.choices)) this.openAiEvent(event, parts);
+    else if (Array.isArray(event.output)) this.responsesObject(event, parts);
+    else if (typeof event.type === "string" && event.type.startsWith("response.")) this.responsesEvent(event, parts);
+    else this.nativeEvent(event, parts);
+    if (event.usage) this.usage = normalizeUsage(event.usage) ?? this.usage;
+    if (typeof event.finish_reason === "string") this.upstreamFinish = event.finish_reason;
+    return parts;
+  }
+
+  nativeEvent(event, parts) {
+    const response = responseFieldToParts(event.response, this.toolNames);
+    if (response.calls) this.completeCalls(response.calls, parts);
+    else this.text(response.text, parts);
+    // Mistral Small 3.1 and others send `tool_calls: []` next to plain text: nothing to emit.
+    if (Array.isArray(event.tool_calls) && event.tool_calls.length) {
+      if (event.tool_calls.some((c) => c && c.index !== undefined && c.function && !c.name)) {
+        this.toolCallDeltas(event.tool_calls, parts);
+      } else {
+        this.completeCalls(event.tool_calls.map(toolCallFromObject).filter(Boolean), parts);
+      }
+    }
+    if (typeof event.reasoning_content === "string") this.reasoningText(event.reasoning_content, parts);
+    else if (typeof event.reasoning === "string") this.reasoningText(event.reasoning, parts);
+  }
+
+  openAiEvent(event, parts) {
+    for (const choice of event.choices) {
+      if (typeName(choice) !== "object") continue;
+      const delta = choice.delta ?? choice.message ?? {};
+      const reasoning = delta.reasoning_content ?? delta.reasoning;
+      if (typeof reasoning === "string") this.reasoningText(reasoning, parts);
+      if (typeof delta.content === "string") this.text(delta.content, parts);
+      else if (delta.content && typeof delta.content === "object") this.text(JSON.stringify(delta.content), parts);
+      if (Array.isArray(delta.tool_calls) && delta.tool_calls.length) {
+        if (choice.message) {
+          this.completeCalls(delta.tool_calls.map(toolCallFromObject).filter(Boolean), parts);
+        } else {
+          this.toolCallDeltas(delta.tool_calls, parts);
+        }
+      }
+      if (typeof choice.finish_reason === "string") this.upstreamFinish = choice.finish_reason;
+      if (typeof choice.text === "string") this.text(choice.text, parts); // legacy completions shape
+    }
+  }
+
+  // gpt-oss answers in Responses-API items even on the chat path. Fixture: gpt-oss-responses-style.json
+  responsesObject(event, parts) {
+    for (const item of event.output) {
+      if (typeName(item) !== "object") continue;
+      if (item.type === "reasoning") {
+        const pieces = [...(item.content ?? []), ...(item.summary ?? [])];
+        for (const piece of pieces) if (typeof piece?.text === "string") this.reasoningText(piece.text, parts);
+      } else if (item.type === "message") {
+        for (const piece of item.content ?? []) if (typeof piece?.text === "string") this.text(piece.text, parts);
+      } else if (item.type === "function_call") {
+        this.completeCalls([{ id: item.call_id ?? item.id ?? null, name: item.name, arguments: argumentsString(item.arguments) }], parts);
+      }
+    }
+    if (event.status === "incomplete") this.upstreamFinish = "length";
+  }
+
+  responsesEvent(event, parts) {
+    switch (event.type) {
+      case "response.output_text.delta":
+        this.text(String(event.delta ?? ""), parts);
+        break;
+      case "response.reasoning_text.delta":
+      case "response.reasoning_summary_text.delta":
+        this.reasoningText(String(event.delta ?? ""), parts);
+        break;
+      case "response.output_item.added":
+        if (event.item?.type === "function_call") {
+          this.toolCallDeltas([{ index: event.output_index, id: event.item.call_id, function: { name: event.item.name } }], parts);
+        }
+        break;
+      case "response.function_call_arguments.delta":
+        this.toolCallDeltas([{ index: event.output_index, function: { arguments: event.delta } }], parts);
+        break;
+      case "response.completed":
+      case "response.incomplete":
+        if (event.response?.usage) this.usage = normalizeUsage(event.response.usage) ?? this.usage;
+        this.upstreamFinish = event.type === "response.incomplete" ? "length" : "stop";
+        break;
+      default:
+        break;
+    }
+  }
+
+  text(text, parts) {
+    if (!text) return;
+    for (const piece of this.thinkFilter.push(this.controlFilter.push(text))) this.routeThink(piece, parts);
+  }
+
+  reasoningText(text, parts) {
+    const clean = this.reasoningControlFilter.push(text).replaceAll(THINK_OPEN, "").replaceAll(THINK_CLOSE, "");
+    if (clean) {
+      this.reasoningSeen += clean;
+      parts.push({ type: "reasoning", text: clean });
+    }
+  }
+
+  routeThink(piece, parts) {
+    if (piece.kind === "reasoning") {
+      this.reasoningSeen += piece.text;
+      parts.push({ type: "reasoning", text: piece.text });
+      return;
+    }
+    if (!this.toolSniffer) {
+      this.textSeen = true;
+      parts.push({ type: "text", text: piece.text });
+      return;
+    }
+    this.sniffed(this.toolSniffer.push(piece.text), parts);
+  }
+
+  sniffed(results, parts) {
+    for (const r of results) {
+      if (r.kind === "calls") this.completeCalls(r.calls, parts);
+      else if (r.text) {
+        this.textSeen = true;
+        parts.push({ type: "text", text: r.text });
+      }
+    }
+  }
+
+  completeCalls(calls, parts) {
+    for (const call of calls) {
+      const index = this.calls.length;
+      const id = call.id || newId("call_");
+      this.calls.push({ id, name: call.name });
+      parts.push({ type: "tool_call", index, id, name: call.name });
+      parts.push({ type: "tool_args", index, text: argumentsString(call.arguments) });
+    }
+  }
+
+  // OpenAI-shaped tool-call deltas: a start (index, id, name), then argument fragments, and from
+  // some models an all-null "finalization" delta ({id:null, type:null, function:{name:null}})
+  // that carries nothing. Fixture: qwen3-openai-tool-call-deltas.sse
+  toolCallDeltas(deltas, parts) {
+    for (const delta of deltas) {
+      if (typeName(delta) !== "object") continue;
+      const key = delta.index ?? delta.id ?? 0;
+      const fn = typeName(delta.function) === "object" ? delta.function : {};
+      let index = this.upstreamCalls.get(key);
+      let args = fn.arguments;
+      if (args !== undefined && args !== null && typeof args !== "string") args = JSON.stringify(args);
+      if (index === undefined) {
+        if (typeof fn.name !== "string" || !fn.name) {
+          if (args) this.pendingArgs.set(key, (this.pendingArgs.get(key) ?? "") + args);
+          continue;
+        }
+        index = this.calls.length;
+        const id = typeof delta.id === "string" && delta.id ? delta.id : newId("call_");
+        this.calls.push({ id, name: fn.name });
+        this.upstreamCalls.set(key, index);
+        parts.push({ type: "tool_call", index, id, name: fn.name });
+        args = (this.pendingArgs.get(key) ?? "") + (args ?? "");
+        this.pendingArgs.delete(key);
+      }
+      if (args) parts.push({ type: "tool_args", index, text: args });
+    }
+  }
+
+  // Called once the upstream is finished (or given up on). `streamed` says the answer came as a
+  // stream, where ending without [DONE] and without a finish reason means it was cut off.
+  end({ streamed }) {
+    const parts = [];
+    for (const piece of this.thinkFilter.push(this.controlFilter.end())) this.routeThink(piece, parts);
+    for (const piece of this.thinkFilter.end()) this.routeThink(piece, parts);
+    if (this.toolSniffer) this.sniffed(this.toolSniffer.end(), parts);
+    const tail = this.reasoningControlFilter.end();
+    if (tail) parts.push({ type: "reasoning", text: tail });
+    // An R1-style model that never closed its thinking gave its answer as "reasoning": a client
+    // that shows only content would see nothing, so the answer is also given as content.
+    if (!this.textSeen && !this.calls.length && this.reasoningSeen && !this.thinkFilter.sawTag && this.thinkFilter.reasoning) {
+      parts.push({ type: "text", text: this.reasoningSeen });
+    }
+    if (streamed && !this.sawDone && !this.upstreamFinish) {
+      parts.push({ type: "error", error: new ApiError(502, "The model's stream ended before it finished (no [DONE] and no finish reason); the answer is incomplete.", { code: "upstream_truncated" }) });
+      return parts;
+    }
+    if (this.usage) parts.push({ type: "usage", usage: this.usage });
+    parts.push({ type: "finish", reason: this.finishReason() });
+    return parts;
+  }
+
+  finishReason() {
+    if (this.calls.length) return "tool_calls";
+    const upstream = this.upstreamFinish;
+    if (upstream === "length" || upstream === "max_tokens") return "length";
+    if (upstream === "content_filter") return "content_filter";
+    // Native answers carry no finish reason: a completion that used the whole budget was cut.
+    if (!upstream && this.maxTokens && this.usage?.completion_tokens >= this.maxTokens) return "length";
+    return "stop";
+  }
+}
+
+function normalizeUsage(usage) {
+  if (typeName(usage) !== "object") return null;
+  const prompt = toCount(usage.prompt_tokens ?? usage.input_tokens);
+  const completion = toCount(usage.completion_tokens ?? usage.output_tokens);
+  const total = toCount(usage.total_tokens) || prompt + completion;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+}
+
+function toCount(value) {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? Math.round(n) : 0;
+}

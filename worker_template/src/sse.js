@@ -1,0 +1,79 @@
+// Server-sent events from the binding, parsed line by line. Reads split events anywhere (inside
+// a line, between "\r" and "\n", inside a multi-byte character), so the parser keeps the
+// unfinished line in `partial` and the unfinished event's data lines in `dataLines`.
+class SseParser {
+  constructor() {
+    this.decoder = new TextDecoder();
+    this.partial = "";
+    this.skipLineFeed = false;
+    this.dataLines = [];
+  }
+
+  // Returns the data payloads of the events completed by this chunk of bytes.
+  push(bytes) {
+    return this.pushText(typeof bytes === "string" ? bytes : this.decoder.decode(bytes, { stream: true }));
+  }
+
+  pushText(text) {
+    const events = [];
+    // A read that ends in "\r" may have cut a "\r\n" in two: the "\n" that starts the next
+    // read belongs to the line already ended, not to a blank line that would end the event.
+    if (this.skipLineFeed && text.startsWith("\n")) text = text.slice(1);
+    this.skipLineFeed = text.endsWith("\r");
+    const lines = (this.partial + text).split(/\r\n|\r|\n/);
+    this.partial = lines.pop();
+    for (const line of lines) this.line(line, events);
+    return events;
+  }
+
+  end() {
+    const events = [];
+    const tail = this.partial + this.decoder.decode();
+    this.partial = "";
+    if (tail) this.line(tail, events);
+    this.dispatch(events);
+    return events;
+  }
+
+  line(line, events) {
+    if (line === "") return this.dispatch(events);
+    if (line.startsWith(":")) return; // comment
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    if (field !== "data") return; // event:, id:, retry: carry nothing we use
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    // Some upstreams omit the blank line between events. A data line that follows a complete
+    // JSON payload starts a new event instead of being glued to it.
+    if (this.dataLines.length && isCompletePayload(this.dataLines.join("\n"))) this.dispatch(events);
+    this.dataLines.push(value);
+  }
+
+  dispatch(events) {
+    if (this.dataLines.length === 0) return;
+    events.push(this.dataLines.join("\n"));
+    this.dataLines = [];
+  }
+}
+
+function isCompletePayload(data) {
+  if (data === "[DONE]") return true;
+  try {
+    JSON.parse(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const SSE_ENCODER = new TextEncoder();
+
+function sseData(payload) {
+  return SSE_ENCODER.encode(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
+}
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  "x-accel-buffering": "no",
+};
