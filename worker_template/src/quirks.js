@@ -150,35 +150,31 @@ function partialTagLength(text, tags) {
 }
 
 // A tool call written as JSON text instead of `tool_calls`: gpt-oss and Llama leak them into the
-// content with finish reason "stop" (cloudflare/ai#574, recovered in #575 when the name matches
-// a requested tool); Hermes/Qwen write <tool_call>{...}</tool_call>; Llama 3.1 prefixes
-// <|python_tag|> (dropped by ControlTokenFilter); models with emulated tools answer with the
-// JSON our prompt asks for. Fix: while tools are on offer, text that *starts* like JSON, a code
-// fence or <tool_call> is held back until it is complete; if it names a requested tool it becomes
-// real tool calls, otherwise it is released as text. Anything else streams at once.
-// Fixtures: gpt-oss-tool-call-leaked-in-content.json, llama-leaked-tool-json.json
-const TOOL_WRAPPERS = [
-  { open: "<tool_call>", close: "</tool_call>" },
-  { open: "```json", close: "```" },
-  { open: "```", close: "```" },
-];
+// content with finish reason "stop", sometimes after a sentence of prose (cloudflare/ai#574,
+// recovered in #575 when the name matches a requested tool); Hermes/Qwen write
+// <tool_call>{...}</tool_call>; Llama 3.1 prefixes <|python_tag|> (dropped by ControlTokenFilter);
+// models with emulated tools answer with the JSON our prompt asks for, often in a code fence.
+// Fix: while tools are on offer, text that could be the start of such a call ('{"name"', '[{',
+// '<tool_call>', a json code fence) is held back until it is complete; if it names a requested
+// tool it becomes real tool calls, otherwise it is released as text. Everything else streams at
+// once. Fixtures: gpt-oss-tool-call-leaked-in-content.json, llama-leaked-tool-json.json
+const CALL_KEYS = ["name", "type", "function", "tool_calls", "tool_call"];
 const TOOL_JSON_LIMIT = 65536;
+const WRAPPER_OPEN = /^(<tool_call>|```(?:json)?)\s*/;
+const WRAPPER_PARTIAL = /^(<(t(o(o(l(_(c(a(l(l)?)?)?)?)?)?)?)?)?|`{1,3}(j(s(o(n)?)?)?)?)$/;
+const CANDIDATE_CHARS = new Set(["{", "[", "<", "`"]);
+const HEAD_WINDOW = 48;
 
 class ToolJsonSniffer {
   constructor(toolNames) {
     this.toolNames = new Set(toolNames);
     this.held = "";
-    this.mode = "undecided"; // undecided -> (holding | text); holding -> undecided after a call
     this.foundCalls = false;
   }
 
-  // Returns [{kind: "text", text} | {kind: "calls", calls: [{name, arguments}]}].
+  // Returns [{kind: "text", text} | {kind: "calls", calls: [{id, name, arguments}]}].
   push(text) {
     const out = [];
-    if (this.mode === "text") {
-      if (text) out.push({ kind: "text", text });
-      return out;
-    }
     this.held += text;
     this.scan(out, false);
     return out;
@@ -187,67 +183,78 @@ class ToolJsonSniffer {
   end() {
     const out = [];
     this.scan(out, true);
-    if (this.held) {
-      if (!(this.foundCalls && this.held.trim() === "")) out.push({ kind: "text", text: this.held });
-      this.held = "";
-    }
     return out;
   }
 
   scan(out, final) {
-    for (;;) {
-      if (this.mode === "text") {
-        if (this.held) out.push({ kind: "text", text: this.held });
+    while (this.held) {
+      if (this.foundCalls) {
+        // What follows a recovered call: its wrapper's closing and separators are not text.
+        const close = /^\s*(<\/tool_call>|```|,)?\s*/.exec(this.held)[0];
+        if (close.length === this.held.length && !final) return;
+        this.held = this.held.slice(close.length);
+        if (!this.held) return;
+      }
+      const start = candidateStart(this.held);
+      if (start === -1) {
+        this.text(out, this.held);
         this.held = "";
         return;
       }
-      const trimmed = this.held.trimStart();
-      if (trimmed === "") return;
-      if (this.foundCalls) {
-        // Closing wrappers and separators between consecutive calls are not text.
-        const stripped = trimmed.replace(/^(<\/tool_call>|```|,)\s*/, "");
-        if (stripped !== trimmed) {
-          this.held = stripped;
-          continue;
-        }
+      this.text(out, this.held.slice(0, start));
+      this.held = this.held.slice(start);
+      const verdict = judgeCandidate(this.held, this.toolNames, final || this.held.length > TOOL_JSON_LIMIT);
+      if (verdict.wait) return;
+      if (verdict.calls) {
+        out.push({ kind: "calls", calls: verdict.calls });
+        this.foundCalls = true;
+      } else {
+        this.text(out, this.held.slice(0, verdict.length));
       }
-      if (!couldStartToolJson(trimmed)) {
-        this.mode = "text";
-        continue;
-      }
-      const wrapper = TOOL_WRAPPERS.find((w) => trimmed.startsWith(w.open));
-      const jsonStart = wrapper ? trimmed.slice(wrapper.open.length).trimStart() : trimmed;
-      if (wrapper && jsonStart === "" && !final) return;
-      if (wrapper && !/^[[{]/.test(jsonStart)) {
-        this.mode = "text";
-        continue;
-      }
-      if (!wrapper && !/^[[{]/.test(trimmed)) {
-        if (final) this.mode = "text";
-        else return; // a wrapper's opening is still arriving
-        continue;
-      }
-      const length = completeJsonLength(jsonStart);
-      if (length === -1) {
-        if (final || this.held.length > TOOL_JSON_LIMIT) this.mode = "text";
-        else return;
-        continue;
-      }
-      const calls = toolCallsFromJson(jsonStart.slice(0, length), this.toolNames);
-      if (!calls) {
-        this.mode = "text";
-        continue;
-      }
-      out.push({ kind: "calls", calls });
-      this.foundCalls = true;
-      this.held = jsonStart.slice(length);
+      this.held = this.held.slice(verdict.length);
     }
+  }
+
+  text(out, text) {
+    if (!text) return;
+    if (text.trim()) this.foundCalls = false;
+    out.push({ kind: "text", text });
   }
 }
 
-function couldStartToolJson(text) {
-  if (text[0] === "{" || text[0] === "[") return true;
-  return TOOL_WRAPPERS.some((w) => w.open.startsWith(text) || text.startsWith(w.open));
+// Where in `text` a tool call could begin (or is still arriving), or -1.
+function candidateStart(text) {
+  for (let i = 0; i < text.length; i++) {
+    if (!CANDIDATE_CHARS.has(text[i])) continue;
+    const window = text.slice(i, i + HEAD_WINDOW);
+    const verdict = judgeCandidate(window, null, false, i + HEAD_WINDOW < text.length);
+    if (verdict.wait || verdict.candidate) return i;
+  }
+  return -1;
+}
+
+// Is `text`, which starts at a candidate character, a tool call? {wait} while that cannot be told
+// yet; {candidate} when only the head was asked about (no toolNames); else {length, calls} with
+// calls null when the first `length` characters are plain text.
+function judgeCandidate(text, toolNames, final, truncated = false) {
+  const plain = { length: 1, calls: null };
+  const atEnd = !final && !truncated;
+  const wrapper = WRAPPER_OPEN.exec(text);
+  if (!wrapper && atEnd && WRAPPER_PARTIAL.test(text)) return { wait: true };
+  const prefix = wrapper ? wrapper[0].length : 0;
+  const body = text.slice(prefix);
+  const head = /^(\[\s*)?\{\s*"([a-z_]*)("?)/.exec(body);
+  if (!head) return atEnd && /^(\[\s*)?(\{\s*)?$/.test(body) ? { wait: true } : plain;
+  if (!head[3]) {
+    const open = body.length === head[0].length && CALL_KEYS.some((k) => k.startsWith(head[2]));
+    return atEnd && open ? { wait: true } : plain;
+  }
+  if (!CALL_KEYS.includes(head[2])) return plain;
+  if (!toolNames) return { candidate: true };
+  const length = completeJsonLength(body);
+  if (length === -1) return final ? plain : { wait: true };
+  const calls = toolCallsFromJson(body.slice(0, length), toolNames);
+  return calls ? { length: prefix + length, calls } : plain;
 }
 
 // Length of the first complete JSON object/array at the start of `text`, or -1.
@@ -295,7 +302,12 @@ function toolCallFromObject(item) {
   if (typeName(item) !== "object") return null;
   const fn = typeName(item.function) === "object" ? item.function : item;
   if (typeof fn.name !== "string" || !fn.name) return null;
-  const args = fn.arguments ?? fn.parameters ?? item.arguments ?? item.parameters ?? {};
+  let args = fn.arguments ?? fn.parameters ?? item.arguments ?? item.parameters;
+  if (args === undefined && fn === item) {
+    // gpt-oss leaks {"name": "read_file", "path": "..."}: the arguments are the other keys.
+    const { name, type, id, ...rest } = item;
+    args = rest;
+  }
   return { id: typeof item.id === "string" ? item.id : null, name: fn.name, arguments: argumentsString(args) };
 }
 
