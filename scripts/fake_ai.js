@@ -13,7 +13,11 @@
 //                                     that awaits a promise that never settles)
 //   error:MESSAGE                     throw like the binding does, e.g. error:3040: Capacity...
 //   error-for:MODEL|MESSAGE           throw only when called with MODEL, answer normally otherwise
-//   echo                              answer with the model, inputs and options it was called with
+//   echo                              answer "echo:" + base64 of the model, inputs and options it
+//                                     was called with
+//   agent:[STEP, ...]                 a multi-turn model: answers with step N, where N is the number
+//                                     of assistant turns already in the conversation; a STEP is a
+//                                     fixture name, {"text": "..."} or {"sse": ..., "object": ...}
 //   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
 //                                      "error": "...", "errorAfter": N}
 // Anything else gets a short native answer, so any client works against the runner.
@@ -24,18 +28,28 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function lastUserText(inputs) {
+const DIRECTIVE = /^(fixture:|slow:|hang|error:|error-for:|echo$|script:|agent:)/;
+
+// The directive is the latest user message that holds one: in a tool loop with emulated tools
+// the tool results arrive as later user messages.
+function directiveText(inputs) {
   if (typeof inputs?.prompt === "string") return inputs.prompt;
   if (typeof inputs?.text === "string") return inputs.text;
   if (Array.isArray(inputs?.text)) return String(inputs.text[0] ?? "");
+  if (typeof inputs?.input === "string") return inputs.input;
   const messages = inputs?.messages ?? (Array.isArray(inputs?.input) ? inputs.input : []);
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i];
-    if (m.role !== "user") continue;
-    if (typeof m.content === "string") return m.content;
-    if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? "").join("");
-  }
-  return typeof inputs?.input === "string" ? inputs.input : "";
+  const texts = messages
+    .filter((m) => m.role === "user")
+    .map((m) => (typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text ?? "").join("") : ""))
+    .map((t) => t.trim());
+  for (let i = texts.length - 1; i >= 0; i--) if (DIRECTIVE.test(texts[i])) return texts[i];
+  return texts[texts.length - 1] ?? "";
+}
+
+function base64Utf8(text) {
+  let binary = "";
+  for (const byte of encoder.encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
 }
 
 function bindingError(message) {
@@ -101,6 +115,15 @@ function defaultAnswer(model, inputs) {
   return eventStream(sse, 0);
 }
 
+function textAnswer(text, stream) {
+  const usage = { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 };
+  if (!stream) return { response: text, tool_calls: [], usage };
+  const pieces = text.match(/.{1,4}/gs) ?? [];
+  const sse = pieces.map((p) => `data: ${JSON.stringify({ response: p })}\n\n`).join("")
+    + `data: ${JSON.stringify({ response: "", usage })}\n\ndata: [DONE]\n\n`;
+  return eventStream(sse, 0);
+}
+
 function slowStream(count, ms) {
   let sent = 0;
   return new ReadableStream({
@@ -122,7 +145,7 @@ export default function (env) {
   const fixtures = env.FIXTURES ?? {};
   return {
     async run(model, inputs, options) {
-      const text = lastUserText(inputs).trim();
+      const text = directiveText(inputs);
       const stream = inputs?.stream === true;
       if (text.startsWith("fixture:")) {
         const [name, query = ""] = text.slice(8).split("?");
@@ -148,9 +171,19 @@ export default function (env) {
         return defaultAnswer(model, inputs);
       }
       if (text === "echo") {
-        const response = JSON.stringify({ model, inputs, options: options ?? null });
+        // Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
+        const response = "echo:" + base64Utf8(JSON.stringify({ model, inputs, options: options ?? null }));
         if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
         return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
+      }
+      if (text.startsWith("agent:")) {
+        const steps = JSON.parse(text.slice(6));
+        const messages = inputs?.messages ?? inputs?.input ?? [];
+        const turn = messages.filter((m) => m.role === "assistant" || m.type === "function_call").length;
+        const step = steps[Math.min(turn, steps.length - 1)];
+        if (typeof step === "string") return replay(fixtures[step], stream, 0, 0);
+        if (typeof step.text === "string") return textAnswer(step.text, stream);
+        return replay(step, stream, step.chunk ?? 0, step.delay ?? 0);
       }
       if (text.startsWith("script:")) {
         const script = JSON.parse(text.slice(7));

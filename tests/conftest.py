@@ -18,6 +18,23 @@ TEST_CONFIG = WorkerConfig(
     auth_cache_seconds=30,
     auth_negative_cache_seconds=1,
     fallbacks={"gpt-4o": ["@cf/meta/llama-3.3-70b-instruct-fp8-fast"]},
+    # A deployment's own catalog entry: a small model that cannot call tools at all.
+    models=[
+        {
+            "id": "@cf/tinyllama/tinyllama-1.1b-chat-v1.0",
+            "type": "chat",
+            "context_window": 2048,
+            "max_output_tokens": 512,
+            "default_max_tokens": 256,
+            "dialect": "native",
+            "tools": "none",
+            "tool_format": "openai",
+            "reasoning": "none",
+            "json_mode": False,
+            "vision": False,
+        }
+    ],
+    aliases={"tiny": "@cf/tinyllama/tinyllama-1.1b-chat-v1.0"},
 )
 
 

@@ -21,3 +21,11 @@ def sse_events(name: str) -> list:
             if data != "[DONE]":
                 events.append(json.loads(data))
     return events
+
+
+def echoed(content: str) -> dict:
+    """Decode the fake binding's `echo` answer: what the Worker sent to Workers AI."""
+    import base64
+
+    assert content.startswith("echo:"), content
+    return json.loads(base64.b64decode(content[5:]))

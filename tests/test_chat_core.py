@@ -9,7 +9,7 @@ import time
 import openai
 import pytest
 
-from tests.sse_fixtures import fixture_json, sse_events
+from tests.sse_fixtures import echoed, fixture_json, sse_events
 
 
 def user(text: str) -> list[dict]:
@@ -185,7 +185,7 @@ def test_streaming_is_incremental(client):
 )
 def test_model_names_resolve(client, name, resolved):
     c = client.chat.completions.create(model=name, messages=user("echo"))
-    assert json.loads(c.choices[0].message.content)["model"] == resolved
+    assert echoed(c.choices[0].message.content)["model"] == resolved
     assert c.model == name
 
 

@@ -192,6 +192,8 @@ class ToolJsonSniffer {
         // What follows a recovered call: its wrapper's closing and separators are not text.
         const close = /^\s*(<\/tool_call>|```|,)?\s*/.exec(this.held)[0];
         if (close.length === this.held.length && !final) return;
+        const rest = this.held.slice(close.length);
+        if (!final && ["</tool_call>", "```"].some((c) => c.startsWith(rest))) return;
         this.held = this.held.slice(close.length);
         if (!this.held) return;
       }
@@ -239,8 +241,8 @@ function candidateStart(text) {
 function judgeCandidate(text, toolNames, final, truncated = false) {
   const plain = { length: 1, calls: null };
   const atEnd = !final && !truncated;
+  if (atEnd && WRAPPER_PARTIAL.test(text)) return { wait: true };
   const wrapper = WRAPPER_OPEN.exec(text);
-  if (!wrapper && atEnd && WRAPPER_PARTIAL.test(text)) return { wait: true };
   const prefix = wrapper ? wrapper[0].length : 0;
   const body = text.slice(prefix);
   const head = /^(\[\s*)?\{\s*"([a-z_]*)("?)/.exec(body);
@@ -302,7 +304,11 @@ function toolCallFromObject(item) {
   if (typeName(item) !== "object") return null;
   const fn = typeName(item.function) === "object" ? item.function : item;
   if (typeof fn.name !== "string" || !fn.name) return null;
+  // {"type":"function","function":{"name"}} with no arguments is a tool *choice* or definition.
+  if (fn !== item && fn.arguments === undefined) return null;
   let args = fn.arguments ?? fn.parameters ?? item.arguments ?? item.parameters;
+  // A JSON Schema where the arguments should be is a tool definition being quoted, not a call.
+  if (typeName(args) === "object" && args.type === "object" && typeName(args.properties) === "object") return null;
   if (args === undefined && fn === item) {
     // gpt-oss leaks {"name": "read_file", "path": "..."}: the arguments are the other keys.
     const { name, type, id, ...rest } = item;
