@@ -58,9 +58,11 @@ function bindingError(message) {
   return err;
 }
 
+// Replays `text` in reads of `chunkSize` bytes; an array of sizes is used in turn (cycling), so
+// a test can cut anywhere, inside a line or a multi-byte character.
 function chunkedStream(text, chunkSize, delayMs, failAfter) {
   const bytes = encoder.encode(text);
-  const size = chunkSize > 0 ? chunkSize : bytes.length;
+  const sizes = (Array.isArray(chunkSize) ? chunkSize : [chunkSize]).map((n) => (n > 0 ? n : bytes.length));
   let offset = 0;
   let reads = 0;
   return new ReadableStream({
@@ -74,6 +76,7 @@ function chunkedStream(text, chunkSize, delayMs, failAfter) {
         controller.error(bindingError("3043: Internal server error"));
         return;
       }
+      const size = sizes[reads % sizes.length];
       controller.enqueue(bytes.slice(offset, offset + size));
       offset += size;
       reads += 1;
@@ -99,7 +102,7 @@ function eventStream(text, delayMs) {
 
 function replay({ sse, object }, stream, chunk, delay, failAfter) {
   if (stream && sse !== undefined) {
-    return chunk ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
+    return chunk && chunk.length !== 0 ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
   }
   if (object !== undefined) return structuredClone(object);
   // Asked without streaming, but only a stream exists: some models stream anyway.

@@ -7,7 +7,7 @@ async function handleChatCompletions(ctx) {
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);
   ctx.log.model = model.id;
   ctx.log.stream = req.stream;
-  const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens });
+  const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens, stop: req.stop });
   const meta = { id: newId("chatcmpl-"), created: Math.floor(Date.now() / 1000), model: model.requested };
   const timeouts = ctx.settings.timeouts;
 
@@ -90,11 +90,11 @@ async function* upstreamEvents(upstream, normalizer, timeouts) {
         what = "the next token";
       }
       if (parts.length) yield parts;
+      if (normalizer.stopped) break; // a stop sequence: the rest of the answer is not wanted
     }
-    const parts = [];
-    for (const data of parser.end()) parts.push(...normalizer.event(data));
+    const parts = normalizer.stopped ? [] : parser.end().flatMap((data) => normalizer.event(data));
     parts.push(...normalizer.end({ streamed: true }));
-    finished = true;
+    finished = !normalizer.stopped;
     yield parts;
   } finally {
     if (!finished) reader.cancel().catch(() => {});

@@ -9,8 +9,10 @@
 //   {type:"error", error: ApiError}
 // A non-streamed answer is fed in as a single event, so quirks are fixed by the same code either way.
 class CompletionNormalizer {
-  constructor({ toolNames = [], reasoning = "none", maxTokens = null } = {}) {
+  constructor({ toolNames = [], reasoning = "none", maxTokens = null, stop = [] } = {}) {
     this.toolNames = new Set(toolNames);
+    this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
+    this.stopped = false; // a stop sequence was reached: everything after it is dropped
     this.maxTokens = maxTokens;
     this.controlFilter = new ControlTokenFilter();
     this.reasoningControlFilter = new ControlTokenFilter();
@@ -34,6 +36,7 @@ class CompletionNormalizer {
       this.sawDone = true;
       return parts;
     }
+    if (this.stopped) return parts;
     let event = payload;
     if (typeof payload === "string") {
       try {
@@ -157,8 +160,7 @@ class CompletionNormalizer {
       return;
     }
     if (!this.toolSniffer) {
-      this.textSeen = true;
-      parts.push({ type: "text", text: piece.text });
+      this.emitText(piece.text, parts);
       return;
     }
     this.sniffed(this.toolSniffer.push(piece.text), parts);
@@ -167,11 +169,20 @@ class CompletionNormalizer {
   sniffed(results, parts) {
     for (const r of results) {
       if (r.kind === "calls") this.completeCalls(r.calls, parts);
-      else if (r.text) {
-        this.textSeen = true;
-        parts.push({ type: "text", text: r.text });
-      }
+      else if (r.text) this.emitText(r.text, parts);
     }
+  }
+
+  emitText(text, parts) {
+    if (this.stopped) return;
+    if (this.stopFilter) {
+      const { text: kept, stopped } = this.stopFilter.push(text);
+      text = kept;
+      this.stopped = stopped;
+    }
+    if (!text) return;
+    this.textSeen = true;
+    parts.push({ type: "text", text });
   }
 
   completeCalls(calls, parts) {
@@ -219,14 +230,21 @@ class CompletionNormalizer {
     for (const piece of this.thinkFilter.push(this.controlFilter.end())) this.routeThink(piece, parts);
     for (const piece of this.thinkFilter.end()) this.routeThink(piece, parts);
     if (this.toolSniffer) this.sniffed(this.toolSniffer.end(), parts);
+    if (this.stopFilter && !this.stopped) {
+      const held = this.stopFilter.end();
+      if (held) {
+        this.textSeen = true;
+        parts.push({ type: "text", text: held });
+      }
+    }
     const tail = this.reasoningControlFilter.end();
     if (tail) parts.push({ type: "reasoning", text: tail });
     // An R1-style model that never closed its thinking gave its answer as "reasoning": a client
     // that shows only content would see nothing, so the answer is also given as content.
     if (!this.textSeen && !this.calls.length && this.reasoningSeen && !this.thinkFilter.sawTag && this.thinkFilter.reasoning) {
-      parts.push({ type: "text", text: this.reasoningSeen });
+      this.emitText(this.reasoningSeen, parts);
     }
-    if (streamed && !this.sawDone && !this.upstreamFinish) {
+    if (streamed && !this.sawDone && !this.upstreamFinish && !this.stopped) {
       parts.push({ type: "error", error: new ApiError(502, "The model's stream ended before it finished (no [DONE] and no finish reason); the answer is incomplete.", { code: "upstream_truncated" }) });
       return parts;
     }
@@ -237,6 +255,7 @@ class CompletionNormalizer {
 
   finishReason() {
     if (this.calls.length) return "tool_calls";
+    if (this.stopped) return "stop";
     const upstream = this.upstreamFinish;
     if (upstream === "length" || upstream === "max_tokens") return "length";
     if (upstream === "content_filter") return "content_filter";
@@ -257,4 +276,44 @@ function normalizeUsage(usage) {
 function toCount(value) {
   const n = Number(value);
   return Number.isFinite(n) && n > 0 ? Math.round(n) : 0;
+}
+
+// `stop` sequences, applied here rather than sent: Workers AI's native models do not take them.
+// The text is cut before the first stop sequence and nothing after it is emitted; the longest
+// tail that could still become a stop sequence is held back until it cannot.
+class StopSequenceFilter {
+  constructor(sequences) {
+    this.sequences = sequences;
+    this.held = "";
+  }
+
+  push(text) {
+    const buf = this.held + text;
+    let cut = -1;
+    for (const seq of this.sequences) {
+      const at = buf.indexOf(seq);
+      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+    }
+    if (cut !== -1) {
+      this.held = "";
+      return { text: buf.slice(0, cut), stopped: true };
+    }
+    let keep = 0;
+    for (const seq of this.sequences) {
+      for (let n = Math.min(seq.length - 1, buf.length); n > keep; n--) {
+        if (buf.endsWith(seq.slice(0, n))) {
+          keep = n;
+          break;
+        }
+      }
+    }
+    this.held = buf.slice(buf.length - keep);
+    return { text: buf.slice(0, buf.length - keep), stopped: false };
+  }
+
+  end() {
+    const held = this.held;
+    this.held = "";
+    return held;
+  }
 }
