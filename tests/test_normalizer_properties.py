@@ -50,7 +50,7 @@ def build(segments):
 
 def split(raw: str, cuts: list[int]) -> list[str]:
     points = sorted({c % (len(raw) + 1) for c in cuts} | {0, len(raw)})
-    return [raw[a:b] for a, b in zip(points, points[1:]) if b > a]
+    return [raw[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
 
 
 def sse_for(dialect: str, pieces: list[str], field_reasoning: str) -> str:
