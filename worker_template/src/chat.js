@@ -17,8 +17,9 @@ async function handleChatCompletions(ctx) {
     return jsonResponse(assembleCompletion(meta, parts, ctx));
   }
 
+  const startedAt = Date.now();
   const upstream = await runWithFallbacks(ctx, model, { ...inputs, stream: true }, timeouts.firstTokenMs, "the first token");
-  const events = upstreamEvents(upstream, normalizer, timeouts);
+  const events = upstreamEvents(upstream, normalizer, timeouts, startedAt);
   // Wait for the first output before answering, so that an error or a timeout before any token
   // is still a proper HTTP status (429, 504) rather than an error inside a 200 stream.
   const first = await events.next();
@@ -56,39 +57,36 @@ async function collectResult(ctx, result, normalizer) {
 }
 
 // Yields batches of parts as the upstream produces them. Deadlines: the first event must come
-// within firstTokenMs, every later one within idleMs; on expiry the upstream is cancelled and an
-// error part ends the stream. A non-stream object (gpt-oss and Kimi on some paths) is replayed
-// as a single event: a simulated stream.
-async function* upstreamEvents(upstream, normalizer, timeouts) {
+// within firstTokenMs of `startedAt` (the binding call included), every later one within idleMs;
+// on expiry the upstream is cancelled and an error part ends the stream. A non-stream object
+// (gpt-oss and Kimi on some paths) is replayed as a single event: a simulated stream.
+async function* upstreamEvents(upstream, normalizer, timeouts, startedAt = Date.now()) {
   if (!(upstream instanceof ReadableStream)) {
     yield [...normalizer.event(upstream), ...normalizer.end({ streamed: false })];
     return;
   }
   const reader = upstream.getReader();
   const parser = new SseParser();
-  let deadline = timeouts.firstTokenMs;
-  let what = "the first token";
+  const watchdog = new Watchdog(() => reader.cancel().catch(() => {}));
+  watchdog.arm(timeouts.firstTokenMs, "the first token", startedAt);
   let finished = false;
   try {
     for (;;) {
       let read;
       try {
-        read = await withDeadline(reader.read(), deadline, what);
+        read = await reader.read();
       } catch (err) {
-        if (err instanceof DeadlineExceeded) {
-          yield [{ type: "error", error: timeoutError(err) }];
-        } else {
-          yield [{ type: "error", error: bindingError(err, "") }];
-        }
+        yield [{ type: "error", error: bindingError(err, "") }];
+        return;
+      }
+      if (watchdog.error) {
+        yield [{ type: "error", error: timeoutError(watchdog.error) }];
         return;
       }
       if (read.done) break;
       const parts = [];
       for (const data of parser.push(read.value)) parts.push(...normalizer.event(data));
-      if (normalizer.sawEvent) {
-        deadline = timeouts.idleMs;
-        what = "the next token";
-      }
+      if (normalizer.sawEvent) watchdog.arm(timeouts.idleMs, "the next token");
       if (parts.length) yield parts;
       if (normalizer.stopped) break; // a stop sequence: the rest of the answer is not wanted
     }
@@ -97,6 +95,7 @@ async function* upstreamEvents(upstream, normalizer, timeouts) {
     finished = !normalizer.stopped;
     yield parts;
   } finally {
+    watchdog.stop();
     if (!finished) reader.cancel().catch(() => {});
   }
 }
@@ -132,60 +131,69 @@ function assembleCompletion(meta, parts, ctx) {
 // chat.completion.chunk events, one per part as it arrives: the role first, then text,
 // reasoning and tool-call deltas, a chunk with finish_reason, the usage chunk if asked, [DONE].
 // An error mid-stream becomes {"error": {...}} (OpenAI clients raise it) and ends the stream.
+// The chunk envelope is serialized once; each part only adds its delta, and each upstream read
+// becomes one write, so the per-token CPU stays small.
 function chatChunkStream(meta, first, events, includeUsage, ctx) {
-  const chunk = (delta, finish = null) => ({
-    id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-  });
+  const head = JSON.stringify({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model }).slice(0, -1);
+  const chunk = (delta, finish = null) =>
+    `data: ${head},"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
   let pending = first;
   let usage = null;
   return new ReadableStream({
-    async start(controller) {
-      controller.enqueue(sseData(chunk({ role: "assistant", content: "" })));
+    start(controller) {
+      controller.enqueue(SSE_ENCODER.encode(chunk({ role: "assistant", content: "" })));
     },
     async pull(controller) {
+      // A batch can produce no bytes (usage alone): keep reading, or the stream would stall.
+      for (;;) {
+        if (await this.pump(controller)) return;
+      }
+    },
+    async pump(controller) {
       const batch = pending ?? (await events.next());
       pending = null;
       if (batch.done) {
         controller.close();
-        return;
+        return true;
       }
+      let out = "";
       for (const part of batch.value) {
         switch (part.type) {
           case "text":
-            controller.enqueue(sseData(chunk({ content: part.text })));
+            out += chunk({ content: part.text });
             break;
           case "reasoning":
-            controller.enqueue(sseData(chunk({ reasoning_content: part.text })));
+            out += chunk({ reasoning_content: part.text });
             break;
           case "tool_call":
-            controller.enqueue(sseData(chunk({ tool_calls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }] })));
+            out += chunk({ tool_calls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }] });
             break;
           case "tool_args":
-            controller.enqueue(sseData(chunk({ tool_calls: [{ index: part.index, function: { arguments: part.text } }] })));
+            out += chunk({ tool_calls: [{ index: part.index, function: { arguments: part.text } }] });
             break;
           case "usage":
             usage = part.usage;
             ctx.log.usage = usage;
             break;
           case "finish":
-            controller.enqueue(sseData(chunk({}, part.reason)));
+            out += chunk({}, part.reason);
             if (includeUsage) {
-              controller.enqueue(sseData({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model, choices: [], usage: usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } }));
+              out += `data: ${head},"choices":[],"usage":${JSON.stringify(usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 })}}\n\n`;
             }
-            controller.enqueue(sseData("[DONE]"));
+            out += "data: [DONE]\n\n";
             break;
           case "error":
             ctx.log.stream_error = part.error.code;
-            controller.enqueue(sseData(part.error.body()));
-            controller.enqueue(sseData("[DONE]"));
+            controller.enqueue(SSE_ENCODER.encode(`${out}data: ${JSON.stringify(part.error.body())}\n\ndata: [DONE]\n\n`));
             controller.close();
             events.return();
-            return;
+            return true;
           default:
             break;
         }
       }
+      if (out) controller.enqueue(SSE_ENCODER.encode(out));
+      return out !== "";
     },
     cancel() {
       events.return();

@@ -17,6 +17,44 @@ function withDeadline(promise, ms, what) {
   return Promise.race([promise, expiry]).finally(() => clearTimeout(timer));
 }
 
+// A stream's deadlines (first token, then idle between tokens) with one timer for the whole
+// stream, not one per read: re-arming is an assignment, so the per-token cost stays negligible
+// against the free plan's 10 ms CPU budget. On expiry it records the error and calls `onExpire`
+// (the reader's cancel), which ends the pending read.
+class Watchdog {
+  constructor(onExpire) {
+    this.onExpire = onExpire;
+    this.deadline = Infinity;
+    this.timer = null;
+    this.error = null;
+  }
+
+  arm(ms, what, from = Date.now()) {
+    this.deadline = from + ms;
+    this.ms = ms;
+    this.what = what;
+    if (this.timer === null) this.schedule(this.deadline - Date.now());
+  }
+
+  schedule(ms) {
+    this.timer = setTimeout(() => this.check(), Math.max(0, ms));
+  }
+
+  check() {
+    this.timer = null;
+    const left = this.deadline - Date.now();
+    if (left > 0) return this.schedule(left);
+    this.error = new DeadlineExceeded(this.what, this.ms);
+    this.onExpire();
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.deadline = Infinity;
+  }
+}
+
 function timeoutError(err) {
   return new ApiError(504, `The model did not answer in time: ${err.message}. Retry, pick a faster model, or raise the gateway's timeouts.`, {
     code: "timeout",
