@@ -163,3 +163,56 @@ def test_non_streamed_output_is_valid_and_clean(worker, api_key, segments, diale
     assert "<think>" not in message.content and "<|" not in message.content
     assert squash(message.content) == squash(visible)
     assert squash((message.model_extra or {}).get("reasoning_content") or "") == squash(thought)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(
+    [
+        "model",
+        "messages",
+        "stream",
+        "tools",
+        "tool_choice",
+        "max_tokens",
+        "temperature",
+        "stop",
+        "n",
+        "response_format",
+        "stream_options",
+        "functions",
+        "function_call",
+        "seed",
+        "top_p",
+    ]
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    overrides=st.dictionaries(FIELDS, JSON_VALUES, max_size=4),
+    message_overrides=st.dictionaries(
+        st.sampled_from(["role", "content", "tool_calls", "tool_call_id", "name"]),
+        JSON_VALUES,
+        max_size=3,
+    ),
+)
+def test_nothing_a_client_sends_crashes_the_worker(worker, api_key, overrides, message_overrides):
+    message = {"role": "user", "content": "hi", **message_overrides}
+    body = {"model": "gpt-4o-mini", "messages": [message], **overrides}
+    r = httpx.post(
+        f"{worker.base_url}/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
+        timeout=20,
+    )
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert set(r.json()["error"]) == {"message", "type", "param", "code"}
