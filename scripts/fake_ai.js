@@ -19,7 +19,9 @@
 //                                     of assistant turns already in the conversation; a STEP is a
 //                                     fixture name, {"text": "..."} or {"sse": ..., "object": ...}
 //   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
-//                                      "error": "...", "errorAfter": N}
+//                                      "error": "...", "errorAfter": N (reads, then the stream
+//                                      fails), "delayFirst": MS (before run returns),
+//                                      "streamDelayFirst": MS (stream returned, first read late)}
 // Anything else gets a short native answer, so any client works against the runner.
 
 const encoder = new TextEncoder();
@@ -60,7 +62,7 @@ function bindingError(message) {
 
 // Replays `text` in reads of `chunkSize` bytes; an array of sizes is used in turn (cycling), so
 // a test can cut anywhere, inside a line or a multi-byte character.
-function chunkedStream(text, chunkSize, delayMs, failAfter) {
+function chunkedStream(text, chunkSize, delayMs, failAfter, initialDelay = 0) {
   const bytes = encoder.encode(text);
   const sizes = (Array.isArray(chunkSize) ? chunkSize : [chunkSize]).map((n) => (n > 0 ? n : bytes.length));
   let offset = 0;
@@ -72,6 +74,7 @@ function chunkedStream(text, chunkSize, delayMs, failAfter) {
         return;
       }
       if (delayMs > 0 && offset > 0) await sleep(delayMs);
+      if (offset === 0 && initialDelay > 0) await sleep(initialDelay);
       if (failAfter !== undefined && reads >= failAfter) {
         controller.error(bindingError("3043: Internal server error"));
         return;
@@ -100,8 +103,9 @@ function eventStream(text, delayMs) {
   });
 }
 
-function replay({ sse, object }, stream, chunk, delay, failAfter) {
+function replay({ sse, object, streamDelayFirst = 0 }, stream, chunk, delay, failAfter) {
   if (stream && sse !== undefined) {
+    if (failAfter !== undefined || streamDelayFirst) return chunkedStream(sse, chunk || 0, delay, failAfter, streamDelayFirst);
     return chunk && chunk.length !== 0 ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
   }
   if (object !== undefined) return structuredClone(object);
