@@ -84,7 +84,10 @@ class CompletionNormalizer {
       const reasoning = delta.reasoning_content ?? delta.reasoning;
       if (typeof reasoning === "string") this.reasoningText(reasoning, parts);
       if (typeof delta.content === "string") this.text(delta.content, parts);
-      else if (delta.content && typeof delta.content === "object") this.text(JSON.stringify(delta.content), parts);
+      else if (Array.isArray(delta.content)) {
+        // Content as parts ([{type:"text", text}]), as some OpenAI-compatible servers send it.
+        for (const piece of delta.content) if (typeof piece?.text === "string") this.text(piece.text, parts);
+      } else if (delta.content && typeof delta.content === "object") this.text(JSON.stringify(delta.content), parts);
       if (Array.isArray(delta.tool_calls) && delta.tool_calls.length) {
         if (choice.message) {
           this.completeCalls(delta.tool_calls.map(toolCallFromObject).filter(Boolean), parts);
