@@ -4,7 +4,7 @@
 function bindingOptions(ctx) {
   const gateway = ctx.settings.gateway;
   if (!gateway.id) return {};
-  const options = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.route } };
+  const options = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.log.route } };
   if (gateway.honorCacheHeaders) {
     const headers = ctx.request.headers;
     if (/^(1|true)$/i.test(headers.get("cf-aig-skip-cache") ?? "")) options.skipCache = true;
