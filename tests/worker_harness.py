@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -64,6 +65,22 @@ class RunningWorker:
             headers={"x-kv-metadata": json.dumps(metadata)} if metadata else {},
         )
         urllib.request.urlopen(request, timeout=10).read()
+
+    def kv_get(self, key: str) -> str | None:
+        try:
+            with urllib.request.urlopen(
+                f"{self.control}/kv/{urllib.parse.quote(key, safe='')}", timeout=10
+            ) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+
+    def key_record(self, key: str) -> dict | None:
+        """The stored record (docs/keys.md) of a plaintext key, found by its SHA-256."""
+        value = self.kv_get(f"key:{hashlib.sha256(key.encode()).hexdigest()}")
+        return json.loads(value) if value else None
 
     def kv_delete(self, key: str) -> None:
         request = urllib.request.Request(
