@@ -56,7 +56,9 @@ def test_preflight_is_answered_without_a_key(worker):
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == ORIGIN
     assert "POST" in r.headers["access-control-allow-methods"]
-    assert r.headers["access-control-allow-headers"] == "authorization, content-type, x-stainless-os"
+    assert (
+        r.headers["access-control-allow-headers"] == "authorization, content-type, x-stainless-os"
+    )
     assert int(r.headers["access-control-max-age"]) > 0
     assert "Origin" in r.headers["vary"]
 
@@ -128,7 +130,9 @@ def test_chat_goes_through_the_gateway_with_the_key_id_not_the_key(worker, api_k
 def test_responses_embeddings_and_images_go_through_the_gateway_too(worker, api_key, client, http):
     key_id = worker.key_record(api_key)["id"]
     response = client.responses.create(model="gpt-4o-mini", input="echo")
-    assert echoed(response.output_text)["options"]["gateway"]["metadata"]["route"] == "/v1/responses"
+    assert (
+        echoed(response.output_text)["options"]["gateway"]["metadata"]["route"] == "/v1/responses"
+    )
     for path, body in [
         ("/v1/embeddings", {"model": "text-embedding-3-small", "input": ["reject-echo"]}),
         ("/v1/images/generations", {"model": "dall-e-3", "prompt": "reject-echo"}),

@@ -34,7 +34,9 @@ def assert_error(http_response, status: int, code: str, param: str | None = None
     "alias", ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
 )
 def test_openai_aliases_reach_their_catalog_model(client, alias):
-    result = client.embeddings.create(model=alias, input="The quick brown fox", encoding_format="float")
+    result = client.embeddings.create(
+        model=alias, input="The quick brown fox", encoding_format="float"
+    )
     target = CATALOG["aliases"][alias]
     assert result.object == "list"
     assert result.model == alias
@@ -105,7 +107,7 @@ def test_recorded_output_shape_is_returned_as_is(client):
         encoding_format="float",
     )
     assert len(result.data) == 2
-    for item, recorded in zip(result.data, fixture["data"]):
+    for item, recorded in zip(result.data, fixture["data"], strict=True):
         assert item.embedding == pytest.approx(recorded)
 
 

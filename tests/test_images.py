@@ -57,9 +57,12 @@ def test_flux_1_schnell_gets_prompt_and_steps_and_no_size(http):
 
 def test_stable_diffusion_byte_stream_becomes_b64_json(client):
     result = client.images.generate(
-        model="@cf/bytedance/stable-diffusion-xl-lightning", prompt="fixture:sdxl-lightning-png-stream"
+        model="@cf/bytedance/stable-diffusion-xl-lightning",
+        prompt="fixture:sdxl-lightning-png-stream",
     )
-    recorded = base64.b64decode(fixture_json("sdxl-lightning-png-stream")["output"]["$bytes_base64"])
+    recorded = base64.b64decode(
+        fixture_json("sdxl-lightning-png-stream")["output"]["$bytes_base64"]
+    )
     assert decoded(result) == [recorded]
     assert result.output_format == "png"
 
@@ -68,11 +71,18 @@ def test_stable_diffusion_gets_num_steps_and_width_height(http):
     call = sent_to_model(
         http, {"model": "@cf/stabilityai/stable-diffusion-xl-base-1.0", "size": "768x1024"}
     )
-    assert call["inputs"] == {"prompt": "reject-echo", "num_steps": 20, "width": 768, "height": 1024}
+    assert call["inputs"] == {
+        "prompt": "reject-echo",
+        "num_steps": 20,
+        "width": 768,
+        "height": 1024,
+    }
 
 
 def test_phoenix_jpeg_bytes(client):
-    result = client.images.generate(model="@cf/leonardo/phoenix-1.0", prompt="fixture:phoenix-jpeg-bytes")
+    result = client.images.generate(
+        model="@cf/leonardo/phoenix-1.0", prompt="fixture:phoenix-jpeg-bytes"
+    )
     (image,) = decoded(result)
     assert image.startswith(JPEG_MAGIC)
     assert result.output_format == "jpeg"
@@ -136,7 +146,11 @@ def test_n_runs_the_model_n_times(client, worker, http):
         ({"prompt": "   "}, "prompt", "invalid_value"),
         ({"prompt": "x", "model": "gpt-4o"}, "model", "model_not_supported"),
         (
-            {"prompt": "x", "model": "@cf/bytedance/stable-diffusion-xl-lightning", "size": "4096x4096"},
+            {
+                "prompt": "x",
+                "model": "@cf/bytedance/stable-diffusion-xl-lightning",
+                "size": "4096x4096",
+            },
             "size",
             "invalid_value",
         ),

@@ -203,7 +203,10 @@ def test_reasoning_streams_as_reasoning_text_events(http):
     final = Response.model_validate(events[-1]["response"])
     assert final.output[0].type == "reasoning"
     assert final.output[0].content[0].text == reasoning
-    assert [e["output_index"] for e in events if e["type"] == "response.output_item.added"] == [0, 1]
+    assert [e["output_index"] for e in events if e["type"] == "response.output_item.added"] == [
+        0,
+        1,
+    ]
 
 
 def test_streamed_tool_call_arrives_as_argument_deltas(client, http):
@@ -304,7 +307,10 @@ def test_answer_cut_by_max_output_tokens_is_incomplete(client):
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
         ({"input": [{"role": "wizard", "content": "hi"}]}, "input[0].role"),
         ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
-        ({"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, "input[0].content[0].type"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]},
+            "input[0].content[0].type",
+        ),
         ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
         ({"input": "hi", "temperature": 5}, "temperature"),
         ({"input": "hi", "model": "text-embedding-3-small"}, "model"),
@@ -320,7 +326,9 @@ def test_bad_requests_get_a_clear_400(http, body, param):
 def test_capacity_error_before_any_output_is_a_429(client, stream):
     with pytest.raises(openai.RateLimitError):
         client.responses.create(
-            model="@cf/qwen/qwq-32b", input="error:3040: Capacity temporarily exceeded", stream=stream
+            model="@cf/qwen/qwq-32b",
+            input="error:3040: Capacity temporarily exceeded",
+            stream=stream,
         )
 
 
