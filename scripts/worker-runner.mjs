@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a rendered flaregate Worker in workerd (Miniflare) with a KEYS KV namespace and the fake
-// Workers AI binding (scripts/fake_ai.js replaying tests/fixtures/workers-ai), and prints one JSON
+// Workers AI binding (scripts/fake_ai.js replaying tests/fixtures/workers-ai, and told each
+// catalog model's type, embedding size and image forms from flaregate/data/models.json), and prints one JSON
 // line: {"url": <the Worker>, "control": <a small HTTP API over the same KV namespace>}.
 // It runs until stdin closes or it gets SIGTERM/SIGINT.
 //

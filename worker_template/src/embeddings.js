@@ -99,6 +99,8 @@ function requestedDimensions(value, model) {
   );
 }
 
+// No capacity fallbacks here, unlike chat: another model's vectors live in a different space,
+// and mixing them into one index would silently break search.
 async function embedBatch(ctx, model, texts) {
   const field = model.facts.input_field ?? "text";
   const result = await runModel(ctx, model.id, { [field]: texts }, ctx.settings.timeouts.requestMs, "the embeddings");
