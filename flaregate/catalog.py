@@ -32,8 +32,22 @@ WORKER_FIELDS = {
         "json_mode",
         "vision",
     ),
-    "embeddings": ("dimensions", "max_batch", "max_input_tokens", "input_field"),
-    "image": ("image_input", "image_output", "max_steps", "default_steps", "steps_field"),
+    "embeddings": (
+        "dimensions",
+        "max_batch",
+        "max_input_tokens",
+        "input_field",
+        "matryoshka_min_dimensions",
+    ),
+    "image": (
+        "image_input",
+        "image_output",
+        "max_steps",
+        "default_steps",
+        "steps_field",
+        "min_size",
+        "max_size",
+    ),
 }
 
 
@@ -137,19 +151,35 @@ def models_markdown(catalog: dict[str, Any]) -> str:
         "",
         "## Embeddings",
         "",
-        "| Model | Aliases | Dimensions | Inputs per call |",
-        "|---|---|---|---|",
+        "| Model | Aliases | Dimensions | Shorter `dimensions` | Inputs per call |",
+        "|---|---|---|---|---|",
     ]
     for m in (m for m in catalog["models"] if m["type"] == "embeddings"):
+        shorter = m.get("matryoshka_min_dimensions")
+        shorter_range = f"{shorter}-{m.get('dimensions')}" if shorter else "no"
         lines.append(
-            f"| `{m['id']}` | {_aliases(aliases, m)} | {m.get('dimensions', '')} | {m.get('max_batch', '')} |"
-        )
-    lines += ["", "## Images", "", "| Model | Aliases | Input | Output |", "|---|---|---|---|"]
-    for m in (m for m in catalog["models"] if m["type"] == "image"):
-        lines.append(
-            f"| `{m['id']}` | {_aliases(aliases, m)} | {m.get('image_input', '')} | {m.get('image_output', '')} |"
+            f"| `{m['id']}` | {_aliases(aliases, m)} | {m.get('dimensions', '')} | "
+            f"{shorter_range} | {m.get('max_batch', '')} |"
         )
     lines += [
+        "",
+        "## Images",
+        "",
+        "| Model | Aliases | Input | Output | `size` (each side) | Steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in (m for m in catalog["models"] if m["type"] == "image"):
+        size = f"{m['min_size']}-{m['max_size']}" if m.get("max_size") else "ignored (fixed)"
+        lines.append(
+            f"| `{m['id']}` | {_aliases(aliases, m)} | {m.get('image_input', '')} | "
+            f"{m.get('image_output', '')} | {size} | {m.get('default_steps', '')} |"
+        )
+    lines += [
+        "",
+        "Embeddings: `dimensions` must equal the model's size, or lie in the shorter range for",
+        "models trained with Matryoshka representation learning (the vector is cut and renormalized).",
+        "Images: `size` WIDTHxHEIGHT is sent as width/height where the model takes them; `n` runs the",
+        "model n times (at most 4); images come back as `b64_json` only.",
         "",
         "Tools: `native` sends OpenAI tools to the model; `emulated` describes them in the system",
         "prompt and parses the JSON call back into `tool_calls`; `none` answers 400.",

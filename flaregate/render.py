@@ -35,6 +35,10 @@ WORKER_MODULES = (
     "chat_request.js",
     "chat_inputs.js",
     "chat.js",
+    "responses.js",
+    "embeddings.js",
+    "images.js",
+    "models.js",
     "router.js",
 )
 

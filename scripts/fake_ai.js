@@ -22,7 +22,19 @@
 //                                      "error": "...", "errorAfter": N (reads, then the stream
 //                                      fails), "delayFirst": MS (before run returns),
 //                                      "streamDelayFirst": MS (stream returned, first read late)}
-// Anything else gets a short native answer, so any client works against the runner.
+//   reject-echo                       throw "8001: {model, inputs, options}" (inputs with a
+//                                     multipart body shown as its form fields): a way to see
+//                                     what an embeddings or image call was sent
+//   image:FORM                        answer an image call as FORM: base64 ({image}), stream
+//                                     (ReadableStream of bytes), bytes (Uint8Array), buffer
+//                                     (ArrayBuffer), empty ({image: ""}), not-image (a byte
+//                                     stream of a JSON error body)
+// Fixture outputs {"$bytes_base64": "...", "$as": "stream"|"bytes"|"buffer"} replay as bytes.
+// Anything else gets a short native answer, so any client works against the runner. Embeddings
+// calls ({text}) get deterministic unit vectors of the model's dimension (MODELS, from
+// flaregate/data/models.json) and fail like the real API beyond the model's batch limit; image
+// calls get a small image in the model's output form, and multipart-input models (FLUX.2) fail
+// unless sent {multipart: {body, contentType}} with a prompt field.
 
 const encoder = new TextEncoder();
 
@@ -30,7 +42,94 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const DIRECTIVE = /^(fixture:|slow:|hang|error:|error-for:|echo$|script:|agent:)/;
+// A 2x2 PNG and a 2x2 JPEG (made with sharp), standing in for generated images.
+const PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAFElEQVR4nGP4z8DAAMIM////ZwAAHu8E/KPItPcAAAAASUVORK5CYII=";
+const JPEG_BASE64 = "/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAACAAIDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAf/xAAcEAACAgMBAQAAAAAAAAAAAAABAgADBAUGESH/xAAVAQEBAAAAAAAAAAAAAAAAAAAGB//EAB0RAAEDBQEAAAAAAAAAAAAAAAEABLECAzM0cXL/2gAMAwEAAhEDEQA/AKxwGuwruE5u27DxrLH1uMzO1SksTUvpJ8+mIiRB/tXfRkoq6zV9Mr//2Q==";
+
+function fromBase64(text) {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+function bytesAs(bytes, form) {
+  if (form === "bytes") return bytes;
+  if (form === "buffer") return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  return new ReadableStream({
+    start(controller) {
+      // Two reads, so the Worker has to join them.
+      const half = Math.floor(bytes.length / 2);
+      controller.enqueue(bytes.slice(0, half));
+      controller.enqueue(bytes.slice(half));
+      controller.close();
+    },
+  });
+}
+
+// A unit vector derived from the text (FNV-1a seed, xorshift32), so the same text always
+// embeds the same way and a test can check that batched answers come back in order.
+function embed(text, dimension) {
+  let seed = 2166136261;
+  for (let i = 0; i < text.length; i++) seed = Math.imul(seed ^ text.charCodeAt(i), 16777619) >>> 0;
+  const vector = new Array(dimension);
+  let norm = 0;
+  for (let i = 0; i < dimension; i++) {
+    seed ^= seed << 13;
+    seed >>>= 0;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    seed >>>= 0;
+    vector[i] = seed / 4294967296 - 0.5;
+    norm += vector[i] * vector[i];
+  }
+  norm = Math.sqrt(norm) || 1;
+  return vector.map((v) => Math.fround(v / norm));
+}
+
+function embeddingsAnswer(model, inputs, facts) {
+  const texts = Array.isArray(inputs.text) ? inputs.text : [inputs.text];
+  const maxBatch = facts?.max_batch ?? 100;
+  if (texts.length > maxBatch) {
+    throw bindingError(`8001: Invalid input: 'text' has ${texts.length} items; ${model} takes at most ${maxBatch}`);
+  }
+  if (texts.some((t) => typeof t !== "string")) throw bindingError("8001: Invalid input: 'text' must be strings");
+  const dimension = facts?.dimensions ?? 384;
+  return { shape: [texts.length, dimension], data: texts.map((t) => embed(t, dimension)), pooling: "mean" };
+}
+
+function imageAnswer(facts, form) {
+  const jpeg = fromBase64(JPEG_BASE64);
+  switch (form) {
+    case "base64":
+      return { image: JPEG_BASE64 };
+    case "stream":
+    case "bytes":
+    case "buffer":
+      return bytesAs(fromBase64(PNG_BASE64), form);
+    case "empty":
+      return { image: "" };
+    case "not-image":
+      return bytesAs(encoder.encode(JSON.stringify({ errors: [{ message: "NSFW content detected" }], success: false })), "stream");
+    default:
+      break;
+  }
+  // Default: the model's documented output form (Phoenix returns JPEG bytes, SD models PNG bytes).
+  if (facts?.image_output === "bytes") return bytesAs(facts.id.includes("phoenix") ? jpeg : fromBase64(PNG_BASE64), "stream");
+  return { image: JPEG_BASE64 };
+}
+
+// FLUX.2 models take {multipart: {body, contentType}}; read the form back into its fields.
+async function multipartFields(inputs) {
+  const { body, contentType } = inputs.multipart ?? {};
+  if (!body || typeof contentType !== "string" || !contentType.startsWith("multipart/form-data")) {
+    throw bindingError("8001: Invalid input: this model takes multipart form data: {multipart: {body, contentType}}");
+  }
+  const form = await new Response(body, { headers: { "content-type": contentType } }).formData();
+  const fields = {};
+  for (const [name, value] of form.entries()) fields[name] = typeof value === "string" ? value : `<file ${value.size} bytes>`;
+  if (!fields.prompt) throw bindingError("8001: Invalid input: required field 'prompt' is missing");
+  return fields;
+}
+
+const DIRECTIVE = /^(fixture:|slow:|hang|error:|error-for:|echo$|reject-echo$|image:|script:|agent:)/;
 
 // The directive is the latest user message that holds one: in a tool loop with emulated tools
 // the tool results arrive as later user messages.
@@ -108,6 +207,7 @@ function replay({ sse, object, streamDelayFirst = 0 }, stream, chunk, delay, fai
     if (failAfter !== undefined || streamDelayFirst) return chunkedStream(sse, chunk || 0, delay, failAfter, streamDelayFirst);
     return chunk && chunk.length !== 0 ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
   }
+  if (object !== undefined && typeof object?.$bytes_base64 === "string") return bytesAs(fromBase64(object.$bytes_base64), object.$as);
   if (object !== undefined) return structuredClone(object);
   // Asked without streaming, but only a stream exists: some models stream anyway.
   return chunk ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
@@ -150,10 +250,22 @@ function slowStream(count, ms) {
 
 export default function (env) {
   const fixtures = env.FIXTURES ?? {};
+  const models = env.MODELS ?? {};
   return {
     async run(model, inputs, options) {
+      const facts = models[model];
+      let shown = inputs;
+      if (facts?.image_input === "multipart") {
+        const fields = await multipartFields(inputs);
+        inputs = { prompt: fields.prompt };
+        shown = { multipart: fields };
+      } else if (facts?.type === "image" && inputs?.multipart) {
+        throw bindingError("8001: Invalid input: this model takes JSON input, not multipart");
+      }
       const text = directiveText(inputs);
       const stream = inputs?.stream === true;
+      if (text === "reject-echo") throw bindingError(`8001: ${JSON.stringify({ model, inputs: shown, options: options ?? null })}`);
+      if (facts?.type === "image" && text.startsWith("image:")) return imageAnswer(facts, text.slice(6));
       if (text.startsWith("fixture:")) {
         const [name, query = ""] = text.slice(8).split("?");
         const params = new URLSearchParams(query);
@@ -198,6 +310,8 @@ export default function (env) {
         if (script.error) throw bindingError(script.error);
         return replay(script, stream, script.chunk ?? 0, script.delay ?? 0, script.errorAfter);
       }
+      if (facts?.type === "embeddings" || (inputs?.text !== undefined && !inputs?.messages)) return embeddingsAnswer(model, inputs, facts);
+      if (facts?.type === "image") return imageAnswer(facts, "");
       return defaultAnswer(model, inputs);
     },
   };

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a rendered flaregate Worker in workerd (Miniflare) with a KEYS KV namespace and the fake
-// Workers AI binding (scripts/fake_ai.js replaying tests/fixtures/workers-ai), and prints one JSON
+// Workers AI binding (scripts/fake_ai.js replaying tests/fixtures/workers-ai, and told each
+// catalog model's type, embedding size and image forms from flaregate/data/models.json), and prints one JSON
 // line: {"url": <the Worker>, "control": <a small HTTP API over the same KV namespace>}.
 // It runs until stdin closes or it gets SIGTERM/SIGINT.
 //
@@ -46,6 +47,19 @@ function loadFixtures(dir) {
   return fixtures;
 }
 
+// What the fake needs to answer like each model: its type, embedding size and batch limit,
+// image input and output forms (the same facts the Worker is rendered with).
+function loadModelFacts() {
+  const catalog = JSON.parse(readFileSync(join(here, "..", "flaregate", "data", "models.json"), "utf8"));
+  const facts = {};
+  for (const m of catalog.models) {
+    const entry = { id: m.id, type: m.type, dimensions: m.dimensions, max_batch: m.max_batch, image_input: m.image_input, image_output: m.image_output };
+    // Binding values must be plain JSON: no undefined fields.
+    facts[m.id] = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
+  }
+  return facts;
+}
+
 const vars = Object.fromEntries(values.var.map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
 const mf = new Miniflare({
   host: "127.0.0.1",
@@ -58,7 +72,7 @@ const mf = new Miniflare({
       compatibilityDate: values["compatibility-date"],
       kvNamespaces: ["KEYS"],
       bindings: vars,
-      wrappedBindings: { AI: { scriptName: "fake-ai", bindings: { FIXTURES: loadFixtures(values.fixtures) } } },
+      wrappedBindings: { AI: { scriptName: "fake-ai", bindings: { FIXTURES: loadFixtures(values.fixtures), MODELS: loadModelFacts() } } },
     },
     {
       name: "fake-ai",

@@ -9,6 +9,9 @@ import hashlib
 import json
 import secrets
 import subprocess
+import threading
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -27,6 +30,24 @@ class RunningWorker:
     process: subprocess.Popen
     stderr_path: Path
     keys: list[str] = field(default_factory=list)
+    stdout_lines: list[str] = field(default_factory=list)
+    """What the Worker printed (console.log: the per-request JSON log lines), as it arrives."""
+
+    def log_lines(self, request_id: str, timeout: float = 5.0) -> list[dict]:
+        """The JSON log lines the Worker wrote for one request (waits briefly for them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = []
+            for line in list(self.stdout_lines):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("request_id") == request_id:
+                    found.append(record)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     @property
     def base_url(self) -> str:
@@ -44,6 +65,22 @@ class RunningWorker:
             headers={"x-kv-metadata": json.dumps(metadata)} if metadata else {},
         )
         urllib.request.urlopen(request, timeout=10).read()
+
+    def kv_get(self, key: str) -> str | None:
+        try:
+            with urllib.request.urlopen(
+                f"{self.control}/kv/{urllib.parse.quote(key, safe='')}", timeout=10
+            ) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+
+    def key_record(self, key: str) -> dict | None:
+        """The stored record (docs/keys.md) of a plaintext key, found by its SHA-256."""
+        value = self.kv_get(f"key:{hashlib.sha256(key.encode()).hexdigest()}")
+        return json.loads(value) if value else None
 
     def kv_delete(self, key: str) -> None:
         request = urllib.request.Request(
@@ -93,4 +130,13 @@ def start_worker(script: Path, workdir: Path, vars: dict[str, str] | None = None
         process.wait(timeout=10)
         raise RuntimeError(f"worker runner failed to start:\n{stderr_path.read_text()[-3000:]}")
     info = json.loads(line)
-    return RunningWorker(info["url"], info["control"], process, stderr_path)
+    running = RunningWorker(info["url"], info["control"], process, stderr_path)
+    # Drain stdout for the whole run: the Worker's log lines arrive there, and a pipe nobody
+    # reads would eventually stall the runner.
+    threading.Thread(target=_drain, args=(process, running.stdout_lines), daemon=True).start()
+    return running
+
+
+def _drain(process: subprocess.Popen, lines: list[str]) -> None:
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))

@@ -4,12 +4,13 @@
 function bindingOptions(ctx) {
   const gateway = ctx.settings.gateway;
   if (!gateway.id) return {};
-  const options = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.route } };
+  const options = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.log.route } };
   if (gateway.honorCacheHeaders) {
     const headers = ctx.request.headers;
     if (/^(1|true)$/i.test(headers.get("cf-aig-skip-cache") ?? "")) options.skipCache = true;
-    const ttl = Number(headers.get("cf-aig-cache-ttl"));
-    if (Number.isInteger(ttl) && ttl >= 0) options.cacheTtl = ttl;
+    // Only a whole number of seconds: a missing header must not become cacheTtl 0.
+    const ttl = headers.get("cf-aig-cache-ttl")?.trim() ?? "";
+    if (/^\d{1,9}$/.test(ttl)) options.cacheTtl = Number(ttl);
   }
   return { gateway: options };
 }

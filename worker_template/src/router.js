@@ -4,6 +4,12 @@
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
   { path: "/v1/chat/completions", methods: { POST: handleChatCompletions } },
+  { path: "/v1/responses", methods: { POST: handleResponses } },
+  { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
+  { path: "/v1/images/generations", methods: { POST: handleImageGenerations } },
+  { path: "/v1/models", methods: { GET: handleListModels } },
+  // /v1/models/{id}: ids contain slashes (@cf/meta/...), so the rest of the path is the id.
+  { path: "/v1/models", prefix: true, methods: { GET: handleRetrieveModel } },
 ];
 
 function findRoute(pathname) {
@@ -56,6 +62,7 @@ export default {
       keyId: null,
     };
     let response;
+    let errorCode = null;
     try {
       response = await handleRequest(request, env, ctx);
     } catch (err) {
@@ -63,19 +70,74 @@ export default {
         console.error(JSON.stringify({ event: "unhandled_error", request_id: ctx.requestId, error: String(err?.stack ?? err) }));
         err = new ApiError(500, "The gateway hit an internal error. Retry; if it persists, report it with the x-request-id.", { code: "internal_error" });
       }
+      errorCode = err.code ?? err.type;
       response = err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    console.log(JSON.stringify({
-      request_id: ctx.requestId, route: ctx.log.route, method: request.method,
-      model_requested: ctx.log.model_requested ?? null, model: ctx.log.model ?? null,
-      fallback: ctx.log.fallback ?? null, key_id: ctx.log.key_id ?? null, status: response.status,
-      stream: ctx.log.stream, duration_ms: Date.now() - started,
-      prompt_tokens: ctx.log.usage?.prompt_tokens ?? null, completion_tokens: ctx.log.usage?.completion_tokens ?? null,
-    }));
+    const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    if (ctx.log.stream && response.status === 200 && response.body) {
+      // A stream's tokens are known only at its end: the line is written then.
+      const firstByteMs = Date.now() - started;
+      const body = withEndHook(response.body, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
+      return new Response(body, { status: response.status, headers: response.headers });
+    }
+    emit();
     return response;
   },
 };
+
+// Passes a body through and calls `onEnd` once: when it is finished, fails, or the client
+// goes away.
+function withEndHook(body, onEnd) {
+  const reader = body.getReader();
+  let ended = false;
+  const end = (extra) => {
+    if (ended) return;
+    ended = true;
+    onEnd(extra);
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      let read;
+      try {
+        read = await reader.read();
+      } catch (err) {
+        end({ stream_error: "stream_failed" });
+        controller.error(err);
+        return;
+      }
+      if (read.done) {
+        end({});
+        controller.close();
+        return;
+      }
+      controller.enqueue(read.value);
+    },
+    cancel(reason) {
+      end({ stream_error: "client_cancelled" });
+      return reader.cancel(reason);
+    },
+  });
+}
+
+// The one structured line per request. Names and numbers only: never a key, a prompt or a
+// completion. A stream's duration is the time to its first byte; stream_error says how a
+// stream that had started ended badly.
+function logLine(ctx, request, response, errorCode, started) {
+  const log = ctx.log;
+  const line = {
+    request_id: ctx.requestId, route: log.route, method: request.method,
+    model_requested: log.model_requested ?? null, model: log.model ?? null,
+    fallback: log.fallback ?? null, key_id: log.key_id ?? null, status: response.status,
+    stream: log.stream, duration_ms: Date.now() - started,
+    prompt_tokens: log.usage?.prompt_tokens ?? null, completion_tokens: log.usage?.completion_tokens ?? null,
+  };
+  if (errorCode) line.error_code = errorCode;
+  if (log.stream_error) line.stream_error = log.stream_error;
+  if (log.inputs !== undefined) line.inputs = log.inputs;
+  if (log.images !== undefined) line.images = log.images;
+  return line;
+}
 
 function withCommonHeaders(response, request, ctx) {
   const headers = new Headers(response.headers);

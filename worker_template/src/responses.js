@@ -1,0 +1,450 @@
+// POST /v1/responses (OpenAI Responses API), on top of the chat path: the request (input as a
+// string or items, instructions, function tools, text.format, reasoning) becomes a chat
+// completions body that parseChatRequest validates; then the same model resolution, inputs,
+// fallbacks and CompletionNormalizer as chat. The parts come back out as Responses output
+// items (reasoning, message, function_call), whole or as the official stream events with
+// sequence numbers. Nothing is stored: previous_response_id and conversations are refused.
+const UNSUPPORTED_RESPONSE_FIELDS = {
+  previous_response_id: "this gateway stores no responses; send the whole conversation in 'input'",
+  conversation: "this gateway stores no conversations; send the whole conversation in 'input'",
+  prompt: "stored prompts live on OpenAI's platform; send 'instructions' and 'input' instead",
+};
+
+async function handleResponses(ctx) {
+  const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
+  ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
+  const chatBody = responsesToChatBody(body);
+  const req = parseChatRequest(chatBody);
+  const model = resolveModel(req.model, "chat");
+  const { inputs, tools, maxTokens } = buildChatInputs(req, model);
+  const stream = body.stream === true;
+  ctx.log.model = model.id;
+  ctx.log.stream = stream;
+  const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens });
+  const builder = new ResponseBuilder(responseSkeleton(body, model, maxTokens));
+  const timeouts = ctx.settings.timeouts;
+
+  if (!stream) {
+    const result = await runWithFallbacks(ctx, model, inputs, timeouts.requestMs, "the answer");
+    const parts = await collectResult(ctx, result, normalizer);
+    const error = parts.find((p) => p.type === "error");
+    if (error) throw error.error;
+    for (const part of parts) builder.push(part);
+    ctx.log.usage = builder.chatUsage();
+    return jsonResponse(builder.response);
+  }
+
+  const upstream = await runWithFallbacks(ctx, model, { ...inputs, stream: true }, timeouts.firstTokenMs, "the first token");
+  const events = upstreamEvents(upstream, normalizer, timeouts);
+  // As for chat: an error or timeout before any output is still a proper HTTP status.
+  const first = await events.next();
+  if (first.value?.length && first.value[0].type === "error" && !first.value.some((p) => p.type === "text")) {
+    events.return();
+    throw first.value[0].error;
+  }
+  return new Response(responseEventStream(builder, first, events, ctx), { headers: SSE_HEADERS });
+}
+
+// --- request: Responses -> chat completions body ------------------------------------------
+
+function responsesToChatBody(body) {
+  for (const [field, why] of Object.entries(UNSUPPORTED_RESPONSE_FIELDS)) {
+    if (body[field] !== undefined && body[field] !== null) {
+      throw invalidRequest(`'${field}' is not supported: ${why}.`, field, "unsupported_parameter");
+    }
+  }
+  if (body.background === true) {
+    throw invalidRequest("'background' is not supported: this gateway answers within the request. Send it without 'background', or with 'stream': true.", "background", "unsupported_parameter");
+  }
+  const messages = [];
+  if (body.instructions !== undefined && body.instructions !== null) {
+    if (typeof body.instructions !== "string") {
+      throw invalidRequest(`Invalid type for 'instructions': expected a string, but got ${typeName(body.instructions)} instead.`, "instructions", "invalid_type");
+    }
+    if (body.instructions) messages.push({ role: "system", content: body.instructions });
+  }
+  const input = body.input;
+  if (input === undefined || input === null || input === "") {
+    throw invalidRequest("Missing required parameter: 'input'.", "input", "missing_required_parameter");
+  }
+  if (typeof input === "string") messages.push({ role: "user", content: input });
+  else if (Array.isArray(input)) input.forEach((item, i) => addInputItem(messages, item, `input[${i}]`));
+  else throw invalidRequest(`Invalid type for 'input': expected a string or an array of input items, but got ${typeName(input)} instead.`, "input", "invalid_type");
+  if (!messages.some((m) => m.role !== "system")) {
+    throw invalidRequest("Invalid 'input': it has no message for the model to answer.", "input", "empty_array");
+  }
+
+  const chat = { model: body.model, messages, stream: false };
+  if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
+    if (!Number.isInteger(body.max_output_tokens) || body.max_output_tokens < 1) {
+      throw invalidRequest(`Invalid 'max_output_tokens': expected an integer of at least 1, but got ${JSON.stringify(body.max_output_tokens)}.`, "max_output_tokens", "invalid_value");
+    }
+    chat.max_completion_tokens = body.max_output_tokens;
+  }
+  for (const field of ["temperature", "top_p"]) if (body[field] !== undefined) chat[field] = body[field];
+  if (body.reasoning !== undefined && body.reasoning !== null) {
+    if (typeName(body.reasoning) !== "object") {
+      throw invalidRequest(`Invalid type for 'reasoning': expected an object, but got ${typeName(body.reasoning)} instead.`, "reasoning", "invalid_type");
+    }
+    if (body.reasoning.effort !== undefined && body.reasoning.effort !== null) chat.reasoning_effort = body.reasoning.effort;
+  }
+  const format = body.text?.format;
+  if (format !== undefined && format !== null) chat.response_format = chatResponseFormat(format);
+  if (body.tools !== undefined && body.tools !== null) chat.tools = chatTools(body.tools);
+  if (body.tool_choice !== undefined && body.tool_choice !== null) chat.tool_choice = chatToolChoice(body.tool_choice);
+  return chat;
+}
+
+function addInputItem(messages, item, where) {
+  if (typeName(item) !== "object") {
+    throw invalidRequest(`Invalid type for '${where}': expected an input item object, but got ${typeName(item)} instead.`, where, "invalid_type");
+  }
+  const type = item.type ?? (item.role ? "message" : undefined);
+  switch (type) {
+    case "message": {
+      if (!["user", "system", "developer", "assistant"].includes(item.role)) {
+        throw invalidRequest(`Invalid value for '${where}.role': ${JSON.stringify(item.role ?? null)}. Supported values are: 'user', 'assistant', 'system' and 'developer'.`, `${where}.role`, "invalid_value");
+      }
+      messages.push({ role: item.role === "developer" ? "system" : item.role, content: messageContent(item.content, `${where}.content`, item.role) });
+      return;
+    }
+    case "function_call": {
+      for (const field of ["call_id", "name"]) {
+        if (typeof item[field] !== "string" || !item[field]) {
+          throw invalidRequest(`Missing required parameter: '${where}.${field}'.`, `${where}.${field}`, "missing_required_parameter");
+        }
+      }
+      const call = { id: item.call_id, type: "function", function: { name: item.name, arguments: argumentsString(item.arguments ?? "{}") } };
+      const last = messages[messages.length - 1];
+      // Parallel calls arrive as consecutive items: one assistant turn, as chat models expect.
+      if (last?.role === "assistant") (last.tool_calls ??= []).push(call);
+      else messages.push({ role: "assistant", content: "", tool_calls: [call] });
+      return;
+    }
+    case "function_call_output": {
+      if (typeof item.call_id !== "string" || !item.call_id) {
+        throw invalidRequest(`Missing required parameter: '${where}.call_id'.`, `${where}.call_id`, "missing_required_parameter");
+      }
+      const output = typeof item.output === "string" ? item.output : textOfParts(item.output, `${where}.output`);
+      messages.push({ role: "tool", tool_call_id: item.call_id, content: output });
+      return;
+    }
+    case "reasoning":
+      return; // earlier reasoning is not sent back: chat models take only the answer
+    case "item_reference":
+      throw invalidRequest(`'${where}' is an item_reference: this gateway stores no items; send the item itself.`, where, "unsupported_value");
+    default:
+      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, reasoning.`, `${where}.type`, "invalid_value");
+  }
+}
+
+// Content parts: input_text/output_text become chat text parts, input_image an image_url part
+// (for vision models; buildChatInputs refuses images for the others).
+function messageContent(content, where, role) {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) {
+    throw invalidRequest(`Invalid type for '${where}': expected a string or an array of content parts, but got ${typeName(content)} instead.`, where, "invalid_type");
+  }
+  const parts = content.map((part, i) => {
+    const at = `${where}[${i}]`;
+    if (typeName(part) !== "object") throw invalidRequest(`Invalid type for '${at}': expected a content part object.`, at, "invalid_type");
+    if (["input_text", "output_text", "text", "summary_text", "reasoning_text"].includes(part.type)) return { type: "text", text: String(part.text ?? "") };
+    if (part.type === "refusal") return { type: "text", text: String(part.refusal ?? "") };
+    if (part.type === "input_image") {
+      const url = typeof part.image_url === "string" ? part.image_url : part.image_url?.url;
+      if (typeof url !== "string") {
+        throw invalidRequest(`'${at}' must give the image as image_url (a URL or data: URL); file ids are not supported.`, at, "unsupported_value");
+      }
+      return { type: "image_url", image_url: { url, detail: part.detail ?? "auto" } };
+    }
+    throw invalidRequest(`Unsupported content part type ${JSON.stringify(part.type ?? null)} in '${at}'. Supported: input_text, output_text, input_image.`, `${at}.type`, "invalid_value");
+  });
+  // Assistant turns are text to every model; a single text part is sent as a plain string.
+  if (role === "assistant" || parts.every((p) => p.type === "text")) return parts.map((p) => p.text ?? "").join("");
+  return parts;
+}
+
+function textOfParts(parts, where) {
+  if (!Array.isArray(parts)) {
+    throw invalidRequest(`Invalid type for '${where}': expected a string or an array of content parts.`, where, "invalid_type");
+  }
+  return parts.map((p) => (typeof p?.text === "string" ? p.text : "")).join("");
+}
+
+function chatTools(tools) {
+  if (!Array.isArray(tools)) {
+    throw invalidRequest(`Invalid type for 'tools': expected an array, but got ${typeName(tools)} instead.`, "tools", "invalid_type");
+  }
+  return tools.map((tool, i) => {
+    if (typeName(tool) !== "object" || tool.type !== "function") {
+      throw invalidRequest(
+        `Unsupported tool type ${JSON.stringify(tool?.type ?? null)} in 'tools[${i}]': this gateway runs function tools only (no hosted tools such as web_search or file_search).`,
+        `tools[${i}].type`, "unsupported_value",
+      );
+    }
+    if (typeof tool.name !== "string" || !tool.name) {
+      throw invalidRequest(`Missing required parameter: 'tools[${i}].name'.`, `tools[${i}].name`, "missing_required_parameter");
+    }
+    const fn = { name: tool.name };
+    if (tool.description !== undefined && tool.description !== null) fn.description = tool.description;
+    if (tool.parameters !== undefined && tool.parameters !== null) fn.parameters = tool.parameters;
+    return { type: "function", function: fn };
+  });
+}
+
+function chatToolChoice(choice) {
+  if (typeof choice === "string") return choice;
+  if (typeName(choice) === "object" && choice.type === "function" && typeof choice.name === "string") {
+    return { type: "function", function: { name: choice.name } };
+  }
+  throw invalidRequest("Invalid 'tool_choice': expected 'auto', 'none', 'required' or {\"type\": \"function\", \"name\": ...}.", "tool_choice", "invalid_value");
+}
+
+function chatResponseFormat(format) {
+  if (typeName(format) !== "object") {
+    throw invalidRequest("Invalid 'text.format': expected {\"type\": \"text\" | \"json_object\" | \"json_schema\"}.", "text.format", "invalid_value");
+  }
+  if (format.type === "json_schema") {
+    return { type: "json_schema", json_schema: { name: format.name ?? "response", schema: format.schema, strict: format.strict ?? null } };
+  }
+  return { type: format.type };
+}
+
+// --- response: parts -> output items and stream events ------------------------------------
+
+function responseSkeleton(body, model, maxTokens) {
+  const tools = Array.isArray(body.tools)
+    ? body.tools.map((t) => ({ type: "function", name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? true }))
+    : [];
+  return {
+    id: newId("resp_"),
+    object: "response",
+    created_at: Math.floor(Date.now() / 1000),
+    status: "in_progress",
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model: model.requested,
+    output: [],
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
+    store: false,
+    temperature: body.temperature ?? null,
+    text: { format: body.text?.format ?? { type: "text" } },
+    tool_choice: body.tool_choice ?? "auto",
+    tools,
+    top_p: body.top_p ?? null,
+    truncation: "disabled",
+    usage: null,
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+// Turns parts into Responses output items, returning the stream events each part causes. The
+// non-streamed answer is built by the same code, so both always agree. At most one text or
+// reasoning item is open at a time; function calls stay open until the end, because parallel
+// calls' argument fragments may interleave.
+class ResponseBuilder {
+  constructor(response) {
+    this.response = response;
+    this.open = null; // {kind: "message"|"reasoning", item, index, text}
+    this.calls = new Map(); // part index -> {item, index}
+    this.usage = null;
+  }
+
+  snapshot() {
+    return structuredClone(this.response);
+  }
+
+  start() {
+    return [
+      { type: "response.created", response: this.snapshot() },
+      { type: "response.in_progress", response: this.snapshot() },
+    ];
+  }
+
+  push(part) {
+    switch (part.type) {
+      case "text":
+        return this.appendText("message", part.text);
+      case "reasoning":
+        return this.appendText("reasoning", part.text);
+      case "tool_call":
+        return this.startCall(part);
+      case "tool_args": {
+        const call = this.calls.get(part.index);
+        if (!call || !part.text) return [];
+        call.item.arguments += part.text;
+        return [{ type: "response.function_call_arguments.delta", item_id: call.item.id, output_index: call.index, delta: part.text }];
+      }
+      case "usage":
+        this.usage = part.usage;
+        return [];
+      case "finish":
+        return this.finish(part.reason);
+      default:
+        return [];
+    }
+  }
+
+  appendText(kind, text) {
+    if (!text) return [];
+    const events = [];
+    if (this.open?.kind !== kind) {
+      events.push(...this.closeOpen("completed"));
+      events.push(...this.openItem(kind));
+    }
+    this.open.text += text;
+    const index = this.open.index;
+    const itemId = this.open.item.id;
+    if (kind === "message") {
+      events.push({ type: "response.output_text.delta", item_id: itemId, output_index: index, content_index: 0, delta: text, logprobs: [] });
+    } else {
+      events.push({ type: "response.reasoning_text.delta", item_id: itemId, output_index: index, content_index: 0, delta: text });
+    }
+    return events;
+  }
+
+  openItem(kind) {
+    const index = this.response.output.length;
+    const item = kind === "message"
+      ? { id: newId("msg_"), type: "message", role: "assistant", status: "in_progress", content: [] }
+      : { id: newId("rs_"), type: "reasoning", summary: [], content: [], status: "in_progress" };
+    this.response.output.push(item);
+    this.open = { kind, item, index, text: "" };
+    const part = kind === "message" ? { type: "output_text", text: "", annotations: [], logprobs: [] } : { type: "reasoning_text", text: "" };
+    return [
+      { type: "response.output_item.added", output_index: index, item: structuredClone(item) },
+      { type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part },
+    ];
+  }
+
+  closeOpen(status) {
+    const open = this.open;
+    if (!open) return [];
+    this.open = null;
+    const { item, index, text } = open;
+    const events = [];
+    let part;
+    if (open.kind === "message") {
+      part = { type: "output_text", text, annotations: [], logprobs: [] };
+      events.push({ type: "response.output_text.done", item_id: item.id, output_index: index, content_index: 0, text, logprobs: [] });
+    } else {
+      part = { type: "reasoning_text", text };
+      events.push({ type: "response.reasoning_text.done", item_id: item.id, output_index: index, content_index: 0, text });
+    }
+    item.content = [part];
+    item.status = status;
+    events.push({ type: "response.content_part.done", item_id: item.id, output_index: index, content_index: 0, part: structuredClone(part) });
+    events.push({ type: "response.output_item.done", output_index: index, item: structuredClone(item) });
+    return events;
+  }
+
+  startCall(part) {
+    const events = this.closeOpen("completed");
+    const index = this.response.output.length;
+    const item = { id: newId("fc_"), type: "function_call", status: "in_progress", call_id: part.id, name: part.name, arguments: "" };
+    this.response.output.push(item);
+    this.calls.set(part.index, { item, index });
+    events.push({ type: "response.output_item.added", output_index: index, item: structuredClone(item) });
+    return events;
+  }
+
+  finish(reason) {
+    const incomplete = reason === "length" || reason === "content_filter";
+    const status = incomplete ? "incomplete" : "completed";
+    const events = this.closeOpen(status);
+    for (const { item, index } of this.calls.values()) {
+      item.status = status;
+      events.push({ type: "response.function_call_arguments.done", item_id: item.id, output_index: index, arguments: item.arguments });
+      events.push({ type: "response.output_item.done", output_index: index, item: structuredClone(item) });
+    }
+    this.calls.clear();
+    this.response.status = status;
+    this.response.completed_at = Math.floor(Date.now() / 1000);
+    if (incomplete) this.response.incomplete_details = { reason: reason === "length" ? "max_output_tokens" : "content_filter" };
+    this.response.usage = this.responseUsage();
+    events.push({ type: incomplete ? "response.incomplete" : "response.completed", response: this.snapshot() });
+    return events;
+  }
+
+  // A failure mid-stream: OpenAI's `error` event, then response.failed with what was produced.
+  fail(error) {
+    const events = this.closeOpen("incomplete");
+    for (const { item, index } of this.calls.values()) {
+      item.status = "incomplete";
+      events.push({ type: "response.output_item.done", output_index: index, item: structuredClone(item) });
+    }
+    this.calls.clear();
+    const code = error.status === 429 ? "rate_limit_exceeded" : "server_error";
+    this.response.status = "failed";
+    this.response.error = { code, message: error.message };
+    this.response.usage = this.responseUsage();
+    events.push({ type: "error", code: error.code ?? code, message: error.message, param: error.param ?? null });
+    events.push({ type: "response.failed", response: this.snapshot() });
+    return events;
+  }
+
+  responseUsage() {
+    const u = this.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    return {
+      input_tokens: u.prompt_tokens,
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+      output_tokens: u.completion_tokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: u.total_tokens || u.prompt_tokens + u.completion_tokens,
+    };
+  }
+
+  chatUsage() {
+    return this.usage;
+  }
+}
+
+// Named SSE events (`event:` + `data:`), as OpenAI sends them, numbered in order.
+function responseEventStream(builder, first, events, ctx) {
+  let sequence = 0;
+  let pending = first;
+  let ended = false;
+  const encode = (event) => {
+    const payload = { ...event, sequence_number: sequence++ };
+    return SSE_ENCODER.encode(`event: ${event.type}\ndata: ${JSON.stringify(payload)}\n\n`);
+  };
+  return new ReadableStream({
+    start(controller) {
+      for (const event of builder.start()) controller.enqueue(encode(event));
+    },
+    async pull(controller) {
+      const batch = pending ?? (await events.next());
+      pending = null;
+      if (batch.done) {
+        if (!ended) {
+          const error = new ApiError(502, "The model's stream ended without an answer.", { code: "upstream_truncated" });
+          for (const event of builder.fail(error)) controller.enqueue(encode(event));
+        }
+        controller.close();
+        return;
+      }
+      for (const part of batch.value) {
+        if (part.type === "error") {
+          ctx.log.stream_error = part.error.code;
+          for (const event of builder.fail(part.error)) controller.enqueue(encode(event));
+          ended = true;
+          controller.close();
+          events.return();
+          return;
+        }
+        for (const event of builder.push(part)) controller.enqueue(encode(event));
+        if (part.type === "usage") ctx.log.usage = part.usage;
+        if (part.type === "finish") ended = true;
+      }
+    },
+    cancel() {
+      events.return();
+    },
+  });
+}
