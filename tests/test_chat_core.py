@@ -292,7 +292,9 @@ def test_a_stream_returned_at_once_whose_first_token_never_comes_is_a_504(client
     script = json.dumps({"sse": sse, "streamDelayFirst": 60000})
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as err:
-        client.chat.completions.create(model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True
+        )
     assert err.value.status_code == 504 and "first token" in err.value.message
     assert time.monotonic() - started < 15
 
@@ -300,10 +302,14 @@ def test_a_stream_returned_at_once_whose_first_token_never_comes_is_a_504(client
 def test_a_stream_that_fails_midway_ends_with_an_error_chunk(client):
     sse = "".join(f'data: {{"response":"w{i} "}}\n\n' for i in range(6)) + "data: [DONE]\n\n"
     script = json.dumps({"sse": sse, "chunk": 20, "errorAfter": 2})
-    stream = client.chat.completions.create(model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True
+    )
     received = []
     with pytest.raises(openai.APIError) as err:
         for c in stream:
             received.append(c)
     assert "3043" in str(err.value)
-    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices).startswith("w0 ")
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices).startswith(
+        "w0 "
+    )

@@ -15,13 +15,10 @@ import pytest
 
 from flaregate.config import WorkerConfig
 from flaregate.render import write_bundle
+from tests.sse_fixtures import echoed
 from tests.worker_harness import start_worker
 
 ORIGIN = "https://app.example.com"
-
-
-def echoed(answer_text: str) -> dict:
-    return json.loads(answer_text)
 
 
 def rejected_echo(response: httpx.Response) -> dict:

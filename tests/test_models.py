@@ -3,14 +3,17 @@ lists accepted by the endpoint its type names."""
 
 from __future__ import annotations
 
-import json
 import urllib.parse
-from pathlib import Path
 
 import openai
 import pytest
 
-CATALOG = json.loads((Path(__file__).parent.parent / "flaregate/data/models.json").read_text())
+from flaregate.catalog import load_catalog
+from tests.conftest import TEST_CONFIG
+
+# The catalog the session's Worker was rendered with: the built-in one plus the test deployment's
+# own entries (tests/conftest.py), as a deployment's /v1/models lists both.
+CATALOG = load_catalog(TEST_CONFIG.models, TEST_CONFIG.aliases, TEST_CONFIG.fallbacks)
 FACTS = {m["id"]: m for m in CATALOG["models"]}
 
 

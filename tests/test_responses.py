@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
-from tests.sse_fixtures import fixture_json, sse_events
+from tests.sse_fixtures import echoed, fixture_json, sse_events
 
 STREAM_EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 WEATHER_TOOL = {
@@ -143,7 +143,7 @@ def test_items_instructions_and_tools_reach_the_model_as_chat(client):
             {"role": "user", "content": [{"type": "input_text", "text": "echo"}]},
         ],
     )
-    seen = json.loads(response.output_text)
+    seen = echoed(response.output_text)
     assert seen["model"] == "@cf/meta/llama-4-scout-17b-16e-instruct"
     messages = seen["inputs"]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "user"]
@@ -171,7 +171,7 @@ def test_max_output_tokens_and_reasoning_effort_are_passed_on(client):
         max_output_tokens=321,
         reasoning={"effort": "low"},
     )
-    inputs = json.loads(response.output_text)["inputs"]
+    inputs = echoed(response.output_text)["inputs"]
     assert inputs["max_tokens"] == 321
     assert inputs["reasoning_effort"] == "low"
     assert response.max_output_tokens == 321
