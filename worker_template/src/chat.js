@@ -3,6 +3,7 @@
 async function handleChatCompletions(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   const req = parseChatRequest(body);
+  ctx.log.model_requested = typeof req.model === "string" ? req.model : null;
   const model = resolveModel(req.model, "chat");
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);
   ctx.log.model = model.id;
