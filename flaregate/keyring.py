@@ -281,8 +281,11 @@ class Keyring:
         if len(name) > MAX_NAME_LENGTH:
             raise KeyringError(f"key names are at most {MAX_NAME_LENGTH} characters")
         now = self.clock()
-        if expires_at is not None and expires_at <= now:
-            raise KeyringError("the expiry must be in the future")
+        if expires_at is not None:
+            # Stored with second precision (docs/keys.md); keep the returned record identical.
+            expires_at = expires_at.astimezone(timezone.utc).replace(microsecond=0)
+            if expires_at <= now:
+                raise KeyringError("the expiry must be in the future")
         key = generate_key()
         record = KeyRecord(
             id=secrets.token_hex(6),

@@ -30,6 +30,7 @@ from .cloudflare_api import (
 from .errors import FlaregateError
 from .permissions import (
     CATEGORY_LABELS,
+    ERROR_1016,
     FEATURES,
     SELF_READ_PERMISSIONS,
     Permission,
@@ -219,6 +220,8 @@ def require_deployable(report: AuditReport) -> AuditReport:
         reason = "the API token lacks " + "; ".join(
             f"{r.permission.dashboard_path} ({r.evidence})" for r in report.missing
         )
+    if any(r.permission.template_key == "ssl_and_certificates" for r in report.missing):
+        reason += ". " + ERROR_1016.rstrip(".")
     raise TokenPermissionError(
         f"{reason}. Nothing was changed. Fix the token (a pre-filled one: {links['user_token']} "
         "; for an account-owned token: "
@@ -550,7 +553,8 @@ def _least_privilege(
             name = group.get("name") or (
                 groups.by_id.get(group.get("id"), {}).get("name") if groups else None
             )
-            if name and _norm(name) not in needed:
+            # The self-read permission is what lets this audit be exact: not counted as extra.
+            if name and _norm(name) not in needed and name not in SELF_READ_PERMISSIONS.values():
                 extra.setdefault(_norm(name), name)
         resources = policy.get("resources") or {}
         if ACCOUNT_RES + "*" in resources:

@@ -312,7 +312,9 @@ class FakeCloudflare:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -345,13 +347,11 @@ class FakeCloudflare:
         times: int = 1,
         retry_after: int | None = None,
         method: str = ".*",
+        after: bool = False,
     ) -> None:
         """The next ``times`` requests matching ``METHOD /path`` get this error."""
-        self.failures.append(
-            Failure(
-                re.compile(f"^(?:{method}) {path_regex}"), status, code, message, times, retry_after
-            )
-        )
+        pattern = re.compile(f"^(?:{method}) {path_regex}")
+        self.failures.append(Failure(pattern, status, code, message, times, retry_after, after))
 
     def client(self, token: FakeToken | str, max_retries: int = 0):
         from flaregate.cloudflare_api import make_client
