@@ -65,17 +65,17 @@ def _print_report(report) -> None:
     if report.introspection_note:
         console.print(f"How: {report.introspection_note}.")
 
-    table = Table("Permission", "API name", "Needed for", "State", "Evidence", show_lines=False)
+    table = Table("Permission", "Needed for", "State", "How we know", show_lines=True)
     groups: dict[tuple[str, str], list] = {}
     for row in report.rows:
         groups.setdefault((row.permission.scope.title(), row.category_label), []).append(row)
     for (scope, category), rows in groups.items():
-        table.add_row(f"[bold]{scope} | {category}[/bold]", "", "", "", "")
+        table.add_section()
+        table.add_row(f"[bold]{scope} | {category}[/bold]", "", "", "")
         for row in rows:
             p = row.permission
             table.add_row(
-                f"  {p.dashboard_name} | {p.access}",
-                p.api_name,
+                f"{p.dashboard_name} | {p.access}\n[dim]{p.api_name}[/dim]",
                 ", ".join(row.features),
                 f"[{STATE_STYLE[row.state]}]{row.state}[/]",
                 row.evidence,
