@@ -419,7 +419,8 @@ class Keyring:
             # KV deletes the entry at `expiration`; KV refuses less than 60 s ahead, so a key
             # expiring sooner is kept a little longer in KV and refused by the Worker from
             # expires_at on (it checks expires_at on every request).
-            floor = int(self.clock().timestamp()) + KV_MIN_EXPIRATION_SECONDS + 1
+            # (plus a minute of margin for clock skew between this machine and Cloudflare)
+            floor = int(self.clock().timestamp()) + KV_MIN_EXPIRATION_SECONDS + 60
             expiration = max(int(record.expires_at.timestamp()), floor)
         kwargs: dict[str, Any] = {"metadata": record.metadata()}
         if expiration is not None:

@@ -305,7 +305,13 @@ def _verify(client: Cloudflare, report: AuditReport, now: datetime) -> bool:
                 return _api_failed(report, "verifying the token", err2)
             report.status = "invalid"
             detail = error_messages(err) if err.status_code == 401 else error_messages(err2)
-            _settle_all(report, "missing", f"Cloudflare refuses the token: {detail}", "token")
+            _settle_all(
+                report,
+                "missing",
+                f"Cloudflare refuses the token: {detail} (for an account-owned token, check that "
+                f"it belongs to account {report.account_id})",
+                "token",
+            )
             return False
         except cloudflare.APIConnectionError as err2:
             return _api_failed(report, "verifying the token", err2)
@@ -367,7 +373,11 @@ def _read_policies(client: Cloudflare, report: AuditReport) -> list[Any] | None:
         if report.owner == "account":
             token = client.accounts.tokens.get(report.token_id, account_id=report.account_id)
         else:
-            token = client.user.tokens.get(report.token_id)
+            try:
+                token = client.user.tokens.get(report.token_id)
+            except cloudflare.NotFoundError:
+                # Verified as a user token but unknown there: look for it on the account.
+                token = client.accounts.tokens.get(report.token_id, account_id=report.account_id)
     except cloudflare.APIStatusError as err:
         if err.status_code in (401, 403) or set(error_codes(err)) & PERMISSION_ERROR_CODES:
             report.introspection_note = (
@@ -587,11 +597,13 @@ def _probe(client: Cloudflare, row: Row, report: AuditReport) -> None:
             row.state, row.via = "missing", "probe"
             row.evidence = f"{shown} was refused ({error_messages(err)})"
         elif err.status_code == 404:
-            row.state, row.via = "missing", "probe"
+            # Cloudflare refuses a permission with 403; a 404 says the id (or the route) is
+            # unknown, which proves nothing about the permission.
+            row.state, row.via = "unverified", "probe"
             target = (
                 f"zone {report.zone_id}" if p.scope == "zone" else f"account {report.account_id}"
             )
-            row.evidence = f"{shown}: {target} not found for this token (wrong id, or the token covers other {p.scope}s)"
+            row.evidence = f"{shown}: {target} was not found (check the id)"
         elif err.status_code == 401 or codes & INVALID_TOKEN_CODES:
             row.state, row.via = "missing", "probe"
             row.evidence = f"{shown}: the token was refused ({error_messages(err)})"

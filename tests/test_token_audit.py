@@ -303,3 +303,10 @@ def test_report_json_is_serializable_and_never_contains_the_token(fake):
         json.loads(text)["permissions"][0]["dashboard"]
         == "Account | Developer Platform | Workers Scripts | Edit"
     )
+
+
+def test_unknown_zone_id_is_unverified_with_a_hint_not_missing(fake):
+    report = audit(fake, token_that_cannot_read_itself(), zone_id="0" * 32)
+    zone_read = next(r for r in report.rows if r.permission.api_name == "Zone Read")
+    assert zone_read.state == "unverified" and "check the id" in zone_read.evidence
+    assert report.deployable is True
