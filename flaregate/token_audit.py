@@ -208,6 +208,21 @@ def audit_token_string(
     )
 
 
+def preflight(
+    token: str | None,
+    account_id: str,
+    features: Iterable[str] = ("core",),
+    zone_id: str | None = None,
+    *,
+    base_url: str | None = None,
+) -> AuditReport:
+    """The deploy's check before any change: the report when nothing needed is missing (its
+    ``unverified`` rows and ``warnings`` are worth printing), else TokenPermissionError."""
+    return require_deployable(
+        audit_token_string(token, account_id, features, zone_id, base_url=base_url)
+    )
+
+
 def require_deployable(report: AuditReport) -> AuditReport:
     """For `deploy`'s preflight: raise :class:`TokenPermissionError` naming what is missing and
     the link that fixes it; return the report (its ``unverified`` rows are warnings)."""

@@ -14,6 +14,7 @@ from flaregate.token_audit import (
     audit_token,
     audit_token_string,
     dashboard_links,
+    preflight,
     require_deployable,
 )
 from tests.fake_cloudflare import (
@@ -310,3 +311,13 @@ def test_unknown_zone_id_is_unverified_with_a_hint_not_missing(fake):
     zone_read = next(r for r in report.rows if r.permission.api_name == "Zone Read")
     assert zone_read.state == "unverified" and "check the id" in zone_read.evidence
     assert report.deployable is True
+
+
+def test_preflight_for_deploy_raises_before_any_change(fake):
+    ok = fake.add(full_token())
+    assert preflight(ok.value, ACCOUNT, ["core", "gateway"], base_url=fake.base_url).deployable
+    bad = fake.add(token_without_ssl())
+    with pytest.raises(TokenPermissionError, match="SSL and Certificates") as err:
+        preflight(bad.value, ACCOUNT, ["origin"], ZONE, base_url=fake.base_url)
+    assert err.value.report.missing and bad.value not in str(err.value)
+    assert not fake.paths("PUT") and not fake.paths("POST")
