@@ -116,3 +116,12 @@ def docs(check: bool, docs_dir: Path) -> None:
         raise click.ClickException(
             f"stale generated docs: {', '.join(stale)}; run `flaregate docs`"
         )
+
+
+# Commands that live in their own modules (imported last: they use the decorators above).
+from .cli_keys import keys, rotate_key  # noqa: E402
+from .cli_token import check_token  # noqa: E402
+
+main.add_command(keys)
+main.add_command(rotate_key)
+main.add_command(check_token)

@@ -14,3 +14,15 @@ class ConfigError(FlaregateError):
 
 class CatalogError(ConfigError):
     """The model catalog (built-in or an override) is inconsistent."""
+
+
+class CloudflareCredentialsError(FlaregateError):
+    """The Cloudflare token, account or namespace is missing, conflicting or refused."""
+
+
+class CloudflareApiError(FlaregateError):
+    """The Cloudflare API answered with an error we cannot work around (rate limit, outage)."""
+
+
+class KeyringError(FlaregateError):
+    """A key ring operation cannot be done as asked (unknown id, grace too short, ...)."""

@@ -1,0 +1,50 @@
+"""Options shared by the commands that talk to Cloudflare, as decorators.
+
+The API token is read from $CLOUDFLARE_API_TOKEN only: a secret never belongs on a command line
+(shell history, process list).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import click
+
+from .cloudflare_api import ACCOUNT_ENV, NAMESPACE_ENV
+
+
+def account_option(func):
+    """--account-id, falling back to $CLOUDFLARE_ACCOUNT_ID (resolved in the library)."""
+    return click.option(
+        "--account-id",
+        default=None,
+        metavar="ID",
+        help=f"Cloudflare account id (default: ${ACCOUNT_ENV}).",
+    )(func)
+
+
+def namespace_option(func):
+    """--namespace-id, falling back to $FLAREGATE_KV_NAMESPACE_ID (resolved in the library)."""
+    return click.option(
+        "--namespace-id",
+        default=None,
+        metavar="ID",
+        help=f"The Worker's KEYS KV namespace id (default: ${NAMESPACE_ENV}).",
+    )(func)
+
+
+def json_option(func):
+    """--json: machine-readable output on stdout, nothing else there."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))

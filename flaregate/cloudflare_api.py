@@ -1,0 +1,201 @@
+"""One way to reach the Cloudflare API: the official SDK with an API token, and where the
+account and KV namespace ids come from.
+
+The SDK (``cloudflare`` 5.x) picks its credential from the environment at construction and sends
+``X-Auth-Email``/``X-Auth-Key`` *instead of* the token when ``CLOUDFLARE_EMAIL`` or
+``CLOUDFLARE_API_KEY`` is set (``Cloudflare.auth_headers`` prefers them). flaregate works with
+scoped API tokens only, so those variables are refused here with the fix, before any request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import CloudflareApiError, CloudflareCredentialsError
+
+if TYPE_CHECKING:  # the SDK import costs ~0.5 s; commands import it when they run
+    from cloudflare import Cloudflare
+
+TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
+ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
+NAMESPACE_ENV = "FLAREGATE_KV_NAMESPACE_ID"
+BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
+# Legacy credentials the SDK would send instead of the token.
+GLOBAL_KEY_ENVS = ("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL")
+
+TOKEN_HELP = (
+    "create one at https://dash.cloudflare.com/profile/api-tokens (`flaregate check-token` "
+    "prints a link that pre-fills exactly the permissions flaregate needs) and "
+    f"`export {TOKEN_ENV}=...`"
+)
+
+
+def make_client(
+    token: str | None = None,
+    *,
+    base_url: str | None = None,
+    max_retries: int = 2,
+    timeout: float = 30.0,
+    environ: Mapping[str, str] | None = None,
+) -> Cloudflare:
+    """A Cloudflare SDK client authenticated with an API token and nothing else.
+
+    ``token`` defaults to $CLOUDFLARE_API_TOKEN, ``base_url`` to $CLOUDFLARE_BASE_URL (the SDK's
+    default, https://api.cloudflare.com/client/v4, when unset). Retries: the SDK retries 408,
+    409, 429 and 5xx ``max_retries`` times, honouring ``Retry-After``.
+    """
+    from cloudflare import Cloudflare
+
+    env = os.environ if environ is None else environ
+    legacy = [name for name in GLOBAL_KEY_ENVS if env.get(name)]
+    if legacy:
+        raise CloudflareCredentialsError(
+            f"{' and '.join(legacy)} {'is' if len(legacy) == 1 else 'are'} set: the Cloudflare SDK "
+            f"would authenticate with that Global API Key instead of {TOKEN_ENV}. flaregate uses "
+            f"scoped API tokens only; run `unset {' '.join(GLOBAL_KEY_ENVS)}` and try again."
+        )
+    token = token or env.get(TOKEN_ENV)
+    if not token:
+        raise CloudflareCredentialsError(f"no Cloudflare API token: {TOKEN_HELP}")
+    client = Cloudflare(
+        api_token=token,
+        base_url=base_url or env.get(BASE_URL_ENV) or None,
+        max_retries=max_retries,
+        timeout=timeout,
+    )
+    # Never fall back to an Origin CA key from the environment either: token only.
+    client.user_service_key = None
+    return client
+
+
+@dataclass(frozen=True)
+class KeyringTarget:
+    """Where the key ring lives: the account and the Worker's KEYS namespace."""
+
+    account_id: str
+    namespace_id: str
+
+
+# Each source gets the explicit CLI values and returns what it knows (None when it knows
+# nothing). The first source that knows a value wins. The deploy can add a source that reads
+# the stack outputs (kvNamespaceId, accountId) here: `TARGET_SOURCES.append(from_stack)`.
+TargetSource = Callable[[dict[str, str | None]], dict[str, str | None]]
+
+
+def _from_options(given: dict[str, str | None]) -> dict[str, str | None]:
+    return given
+
+
+def _from_environment(given: dict[str, str | None]) -> dict[str, str | None]:
+    return {
+        "account_id": os.environ.get(ACCOUNT_ENV) or None,
+        "namespace_id": os.environ.get(NAMESPACE_ENV) or None,
+    }
+
+
+TARGET_SOURCES: list[TargetSource] = [_from_options, _from_environment]
+
+
+def resolve_account_id(account_id: str | None = None) -> str:
+    """The Cloudflare account id from --account-id, $CLOUDFLARE_ACCOUNT_ID or a later source."""
+    found = _resolve({"account_id": account_id, "namespace_id": None}, "account_id")
+    if not found:
+        raise CloudflareCredentialsError(
+            f"no Cloudflare account id: pass --account-id or `export {ACCOUNT_ENV}=...` (the id "
+            "is on the right of your account's overview page in the dashboard)"
+        )
+    return found
+
+
+def resolve_keyring_target(
+    account_id: str | None = None, namespace_id: str | None = None
+) -> KeyringTarget:
+    """Account and KEYS namespace ids, from options, the environment or a later source."""
+    given = {"account_id": account_id, "namespace_id": namespace_id}
+    account = resolve_account_id(account_id)
+    namespace = _resolve(given, "namespace_id")
+    if not namespace:
+        raise CloudflareCredentialsError(
+            "no KV namespace id for the key ring: pass --namespace-id or "
+            f"`export {NAMESPACE_ENV}=...` (the id of the Worker's KEYS namespace, shown by "
+            "`flaregate status` after a deploy or under Storage & Databases > KV in the dashboard)"
+        )
+    return KeyringTarget(account, namespace)
+
+
+def _resolve(given: dict[str, str | None], name: str) -> str | None:
+    for source in TARGET_SOURCES:
+        value = source(given).get(name)
+        if value:
+            return value
+    return None
+
+
+def error_codes(err: Any) -> list[int]:
+    """Cloudflare's `errors[].code` values from an SDK APIStatusError (empty when absent)."""
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        return [e["code"] for e in body.get("errors") or [] if isinstance(e, dict) and "code" in e]
+    return []
+
+
+def error_messages(err: Any) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict) and body.get("errors"):
+        return "; ".join(
+            f"{e.get('message', '')} (code {e.get('code')})"
+            for e in body["errors"]
+            if isinstance(e, dict)
+        )
+    return str(getattr(err, "message", err))
+
+
+# Cloudflare error codes for "this token may not do that" (docs: API error codes; 9109 is
+# "Unauthorized to access requested resource", 10000 "Authentication error").
+PERMISSION_ERROR_CODES = frozenset({9109, 10000})
+INVALID_TOKEN_CODES = frozenset({1000, 1001, 6003, 6111, 9103, 9106})
+
+
+def explain_api_error(
+    err: Exception, doing: str
+) -> CloudflareApiError | CloudflareCredentialsError:
+    """Turn an SDK exception into one domain error that says what failed and what to do."""
+    import cloudflare
+
+    if isinstance(err, cloudflare.APIConnectionError):
+        return CloudflareApiError(
+            f"could not reach the Cloudflare API while {doing}: {err.__class__.__name__}; check "
+            "your network (or $CLOUDFLARE_BASE_URL) and retry"
+        )
+    if not isinstance(err, cloudflare.APIStatusError):
+        return CloudflareApiError(f"Cloudflare API failed while {doing}: {err}")
+    detail = error_messages(err)
+    status = err.status_code
+    if status == 401:
+        return CloudflareCredentialsError(
+            f"Cloudflare refused the API token while {doing}: {detail}. The token is invalid, "
+            f"expired or revoked: {TOKEN_HELP}"
+        )
+    if status == 403 or set(error_codes(err)) & PERMISSION_ERROR_CODES:
+        return CloudflareCredentialsError(
+            f"the API token may not do this ({doing}): {detail}. Run `flaregate check-token` to "
+            "see which permission is missing and get a link that adds it"
+        )
+    if status == 404:
+        return CloudflareCredentialsError(
+            f"Cloudflare found nothing while {doing}: {detail}. Check the account id and the KV "
+            "namespace id (--account-id / --namespace-id)"
+        )
+    if status == 429:
+        return CloudflareApiError(
+            f"Cloudflare rate-limited the API token while {doing}: {detail}. Wait a minute and retry"
+        )
+    if status >= 500:
+        return CloudflareApiError(
+            f"Cloudflare API error {status} while {doing}: {detail}. Retry in a moment "
+            "(https://www.cloudflarestatus.com); flaregate's key commands are safe to re-run"
+        )
+    return CloudflareApiError(f"Cloudflare API error {status} while {doing}: {detail}")
