@@ -39,7 +39,7 @@ class WorkerConfig:
     """Deadline for a stream's first output."""
     idle_timeout_ms: int = 30_000
     """Deadline between two outputs of a stream."""
-    auth_cache_seconds: int = 30
+    auth_cache_seconds: int = 10
     """How long a found key is cached in the isolate (revocation takes this long plus KV's ~60 s)."""
     auth_negative_cache_seconds: int = 5
     models: list[dict[str, Any]] = field(default_factory=list)

@@ -56,7 +56,7 @@ def minimum_grace(config: WorkerConfig | None = None) -> timedelta:
     """The shortest safe rotation grace: KV propagation plus the Worker's longest auth cache.
 
     Until then some location may not know the new key yet, or still serve the old record from
-    its isolate cache. With the defaults: 60 s + 30 s = 90 s.
+    its isolate cache. With the defaults: 60 s + 10 s = 70 s.
     """
     config = config or WorkerConfig()
     cache = max(config.auth_cache_seconds, config.auth_negative_cache_seconds)
@@ -329,7 +329,7 @@ class Keyring:
         now + ``grace``.
 
         ``min_grace`` defaults to :func:`minimum_grace` (KV propagation + the Worker's cache) and
-        exists as a parameter only so tests against a local KV need not wait 90 s.
+        exists as a parameter only so tests against a local KV need not wait the real minimum (70 s by default).
         ``expires_at="inherit"`` gives the new key the old key's lifetime, counted from now.
         Re-running after an interruption is safe; re-running after a finished rotation says
         which key replaced this one.

@@ -15,7 +15,7 @@ TEST_CONFIG = WorkerConfig(
     first_token_timeout_ms=2000,
     idle_timeout_ms=1500,
     max_body_bytes=64 * 1024,
-    auth_cache_seconds=30,
+    auth_cache_seconds=5,
     auth_negative_cache_seconds=1,
     fallbacks={"gpt-4o": ["@cf/meta/llama-3.3-70b-instruct-fp8-fast"]},
     # A deployment's own catalog entry: a small model that cannot call tools at all.

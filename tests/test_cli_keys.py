@@ -76,7 +76,7 @@ def test_revoke_asks_then_prints_the_propagation_note(env):
     assert key_id in run("keys", "list").output
     result = run("keys", "revoke", key_id, input="y\n")
     assert result.exit_code == 0, result.output
-    assert "about 60 s" in result.output and "30 s key cache" in result.output
+    assert "about 60 s" in result.output and "10 s key cache" in result.output
     assert key_id not in run("keys", "list").output
     missing = run("keys", "revoke", key_id, "--yes")
     assert missing.exit_code == 1 and "no key with id" in missing.output
@@ -98,7 +98,7 @@ def test_rotate_key_refuses_a_grace_shorter_than_propagation_plus_cache(env, fak
     before = len(fake.paths("PUT"))
     result = run("rotate-key", "--grace", "60s")
     assert result.exit_code == 1
-    assert "too short" in result.output and "1m30s" in result.output
+    assert "too short" in result.output and "1m10s" in result.output
     assert len(fake.paths("PUT")) == before  # nothing written
 
 

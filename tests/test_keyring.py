@@ -126,8 +126,8 @@ def test_rotation_writes_the_new_key_before_touching_the_old(fake, ring):
 
 def test_grace_shorter_than_propagation_plus_cache_is_refused(ring):
     ring.create("laptop")
-    assert minimum_grace() == timedelta(seconds=90)
-    with pytest.raises(KeyringError, match=r"too short.*at least 1m30s"):
+    assert minimum_grace() == timedelta(seconds=70)
+    with pytest.raises(KeyringError, match=r"too short.*at least 1m10s"):
         ring.rotate(grace=timedelta(seconds=60))
     # The library lets tests (with a local KV and no propagation) go lower, explicitly.
     assert ring.rotate(grace=timedelta(seconds=5), min_grace=timedelta(seconds=1))

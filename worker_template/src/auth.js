@@ -1,8 +1,9 @@
 // API keys live in the KEYS namespace as `key:<sha256 hex of the full key>` -> JSON record
 // {id, name, created_at, expires_at|null} (docs/keys.md). No key in KV means nobody gets in:
 // there is no fail-open mode. Lookups, found or not, are cached in the isolate for a few
-// seconds so a busy client does not cost a KV read per request; expiry is re-checked on every
-// request against the cached record, so an expired key stops working on the second.
+// seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
+// request against the cached record, so an expiry already in the record is enforced to the
+// second; a record that changes (rotation, revocation) is seen within one cache period.
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
 
