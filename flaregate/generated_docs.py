@@ -8,7 +8,14 @@ from .catalog import load_catalog, models_markdown
 # (the permission table) register theirs here.
 GENERATORS = {
     "models.md": lambda: models_markdown(load_catalog()),
+    "stack-config.md": lambda: _stack_config_markdown(),
 }
+
+
+def _stack_config_markdown() -> str:
+    from infra.config import stack_config_markdown
+
+    return stack_config_markdown()
 
 
 def generated_docs() -> dict[str, str]:
