@@ -116,3 +116,9 @@ def docs(check: bool, docs_dir: Path) -> None:
         raise click.ClickException(
             f"stale generated docs: {', '.join(stale)}; run `flaregate docs`"
         )
+
+
+# Deploy, preview, destroy, status, origin-cert (flaregate/cli_deploy.py).
+from .cli_deploy import register as _register_deploy_commands  # noqa: E402
+
+_register_deploy_commands(main)

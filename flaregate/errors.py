@@ -14,3 +14,7 @@ class ConfigError(FlaregateError):
 
 class CatalogError(ConfigError):
     """The model catalog (built-in or an override) is inconsistent."""
+
+
+class DeployError(FlaregateError):
+    """Deploying, previewing or destroying failed; the message says why and what to do."""
