@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -92,7 +93,7 @@ def _parse_sets(settings: tuple[str, ...]) -> dict[str, str]:
                     f"flaregate:{key} is a secret: pass it on stdin, not on the command line "
                     f"(`--set {key}=- < file`), where other users can read it."
                 )
-            value = click.get_text_stream("stdin").read().strip()
+            value = sys.stdin.read().strip()
         values[key] = value
     return values
 
@@ -224,8 +225,11 @@ def status(deployer, as_json: bool) -> None:
         report["health"] = {"ok": healthy, "detail": seen}
     if outputs.get("originCertificateExpiresOn"):
         report["origin_certificate_expires_on"] = outputs["originCertificateExpiresOn"]
+    unhealthy = not report.get("health", {}).get("ok", True)
     if as_json:
         click.echo(json.dumps(report, indent=2))
+        if unhealthy:
+            raise SystemExit(1)
         return
     console = deployer.console
     _print_outputs(console, outputs)
@@ -236,7 +240,7 @@ def status(deployer, as_json: bool) -> None:
         console.print("URL unknown (set flaregate:workersDevSubdomain or customDomain).")
     if "origin_certificate_expires_on" in report:
         console.print(f"Origin certificate expires: {report['origin_certificate_expires_on']}")
-    if not report.get("health", {}).get("ok", True):
+    if unhealthy:
         raise SystemExit(1)
 
 

@@ -157,7 +157,9 @@ class OriginServer:
         self._server = _Server(("127.0.0.1", self.port), _Handler)
         self._server.origin = self
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
