@@ -6,6 +6,7 @@ a provider computes (PEMs, the Origin CA certificate, ids), shaped like the real
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,7 @@ def run_program(config: dict[str, Any], program=None) -> Deployment:
     """Run ``program`` (default: the flaregate program) with ``flaregate:<key>`` config."""
     from infra.program import flaregate_program
 
+    _ensure_event_loop()
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="flaregate", stack="test", preview=False)
     pulumi.runtime.set_all_config({f"flaregate:{k}": v for k, v in config.items()})
@@ -94,3 +96,15 @@ def run_program(config: dict[str, Any], program=None) -> Deployment:
         if _sync_await(output.is_secret()):
             deployment.secret_outputs.add(name)
     return deployment
+
+
+def _ensure_event_loop() -> None:
+    # Pulumi's runtime awaits on the thread's current loop; async tests elsewhere in the session
+    # (the openai AsyncOpenAI client under asyncio.run) leave the thread without one.
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())

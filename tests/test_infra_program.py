@@ -302,3 +302,22 @@ def test_a_second_run_registers_identical_inputs():
 def test_bad_config_fails_before_any_resource_naming_the_key(config, key):
     with pytest.raises(ConfigError, match=key):
         run_program(config)
+
+
+def test_pulumi_yaml_runs_the_same_program_from_the_repo_root():
+    """`pulumi up` from the root executes infra/__main__.py by path, like runpy.run_path."""
+    import runpy
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    assert project["name"] == "flaregate" and project["main"] == "infra/"
+    assert project["runtime"]["name"] == "python"
+
+    def entry_point() -> None:
+        runpy.run_path(str(root / project["main"]))
+
+    d = run_program({"accountId": ACCOUNT}, program=entry_point)
+    assert d.one(SCRIPT)["content"] == render_worker(load_settings({"accountId": ACCOUNT}).worker)

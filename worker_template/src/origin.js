@@ -38,6 +38,7 @@ async function routeToOrigin(ctx, body) {
 
 async function forwardToOrigin(ctx, baseUrl, body) {
   const secret = ctx.env.ORIGIN_SECRET;
+  const stream = body.stream === true;
   const timeouts = ctx.settings.timeouts;
   const abort = new AbortController();
   const started = Date.now();
@@ -45,7 +46,7 @@ async function forwardToOrigin(ctx, baseUrl, body) {
     method: "POST",
     headers: {
       "content-type": "application/json",
-      accept: body.stream ? "text/event-stream" : "application/json",
+      accept: stream ? "text/event-stream" : "application/json",
       authorization: `Bearer ${secret}`,
       [ORIGIN_SECRET_HEADER]: secret,
       "x-request-id": ctx.requestId,
@@ -54,9 +55,9 @@ async function forwardToOrigin(ctx, baseUrl, body) {
     signal: abort.signal,
   });
   try {
-    const response = await withDeadline(request, body.stream ? timeouts.firstTokenMs : timeouts.requestMs, "the origin's answer");
+    const response = await withDeadline(request, stream ? timeouts.firstTokenMs : timeouts.requestMs, "the origin's answer");
     if (!response.ok) throw await originStatusError(response);
-    if (body.stream) return new Response(originStream(ctx, response.body, abort), { headers: SSE_HEADERS });
+    if (stream) return new Response(originStream(ctx, response.body, abort), { headers: SSE_HEADERS });
     const left = Math.max(1, timeouts.requestMs - (Date.now() - started));
     const text = await withDeadline(response.text(), left, "the origin's answer");
     return new Response(text, { headers: { "content-type": response.headers.get("content-type") ?? "application/json" } });
