@@ -125,3 +125,8 @@ from .cli_token import check_token  # noqa: E402
 main.add_command(keys)
 main.add_command(rotate_key)
 main.add_command(check_token)
+
+# Deploy, preview, destroy, status, origin-cert (flaregate/cli_deploy.py).
+from .cli_deploy import register as _register_deploy_commands  # noqa: E402
+
+_register_deploy_commands(main)

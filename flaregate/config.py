@@ -17,6 +17,8 @@ from .errors import ConfigError
 
 DEFAULT_COMPATIBILITY_DATE = "2026-04-01"
 WORKER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ORIGIN_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+ORIGIN_MODEL = re.compile(r"^(?!origin/)[^\s]{1,200}$")
 
 
 @dataclass
@@ -49,6 +51,11 @@ class WorkerConfig:
     """Per alias, models to try in order when Workers AI is out of capacity (3040/3036)."""
     kv_namespace_id: str | None = None
     """Only for wrangler.toml; the Pulumi program binds the namespace it creates."""
+    origin_url: str | None = None
+    """Base URL of your own OpenAI-compatible server (vLLM, llama.cpp, Ollama behind TLS), e.g.
+    https://llm.example.com; clients reach it as model "origin/<name>". None: no origin."""
+    origin_models: list[str] = field(default_factory=list)
+    """Model names the origin serves (without "origin/"); empty forwards any origin/<name>."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -80,6 +87,25 @@ class WorkerConfig:
             raise ConfigError("auth_cache_seconds must be at most 60, or revoked keys linger")
         if not all(isinstance(o, str) and o for o in self.cors_origins):
             raise ConfigError("cors_origins must be a list of origins like https://app.example.com")
+        self._validate_origin()
+
+    def _validate_origin(self) -> None:
+        if self.origin_url is not None and not ORIGIN_URL.match(self.origin_url):
+            raise ConfigError(
+                f"origin_url {self.origin_url!r} must be an http(s) URL like "
+                "https://llm.example.com (the Worker appends /v1/chat/completions)"
+            )
+        if not isinstance(self.origin_models, list) or not all(
+            isinstance(m, str) and ORIGIN_MODEL.match(m) for m in self.origin_models
+        ):
+            raise ConfigError(
+                f"origin_models must be a list of model names like ['llama-3.1-8b'] (no spaces, "
+                f"without the 'origin/' prefix), got {self.origin_models!r}"
+            )
+        if self.origin_models and not self.origin_url:
+            raise ConfigError(
+                "origin_models needs origin_url: the URL of the server that runs them"
+            )
 
     def worker_settings(self) -> dict[str, Any]:
         """The settings object rendered into the Worker (BUILTIN_SETTINGS)."""
@@ -95,6 +121,10 @@ class WorkerConfig:
             "auth": {
                 "cacheSeconds": self.auth_cache_seconds,
                 "negativeCacheSeconds": self.auth_negative_cache_seconds,
+            },
+            "origin": {
+                "url": self.origin_url.rstrip("/") if self.origin_url else None,
+                "models": list(self.origin_models),
             },
         }
 

@@ -26,3 +26,7 @@ class CloudflareApiError(FlaregateError):
 
 class KeyringError(FlaregateError):
     """A key ring operation cannot be done as asked (unknown id, grace too short, ...)."""
+
+
+class DeployError(FlaregateError):
+    """Deploying, previewing or destroying failed; the message says why and what to do."""

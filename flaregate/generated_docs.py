@@ -10,7 +10,14 @@ from .permissions import permissions_markdown
 GENERATORS = {
     "models.md": lambda: models_markdown(load_catalog()),
     "permissions.md": permissions_markdown,
+    "stack-config.md": lambda: _stack_config_markdown(),
 }
+
+
+def _stack_config_markdown() -> str:
+    from infra.config import stack_config_markdown
+
+    return stack_config_markdown()
 
 
 def generated_docs() -> dict[str, str]:

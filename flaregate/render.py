@@ -34,6 +34,7 @@ WORKER_MODULES = (
     "normalize.js",
     "chat_request.js",
     "chat_inputs.js",
+    "origin.js",
     "chat.js",
     "responses.js",
     "embeddings.js",

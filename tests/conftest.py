@@ -7,6 +7,7 @@ import pytest
 
 from flaregate.config import WorkerConfig
 from flaregate.render import write_bundle
+from tests.origin_server import ORIGIN_MODELS, ORIGIN_SECRET, OriginServer
 from tests.worker_harness import start_worker
 
 # Short deadlines so the hang tests finish quickly; the slow fixtures stay well inside them.
@@ -35,6 +36,9 @@ TEST_CONFIG = WorkerConfig(
         }
     ],
     aliases={"tiny": "@cf/tinyllama/tinyllama-1.1b-chat-v1.0"},
+    # The worker fixture points ORIGIN_URL (a Worker var) at the test origin server's port.
+    origin_url="http://127.0.0.1:9",
+    origin_models=ORIGIN_MODELS,
 )
 
 
@@ -46,12 +50,25 @@ def rendered_worker(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def worker(rendered_worker, tmp_path_factory):
+def origin_server():
+    """An OpenAI-compatible origin server (tests/origin_server.py) for origin/<name> models."""
+    server = OriginServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(rendered_worker, tmp_path_factory, origin_server):
     """One workerd for the whole session, running the rendered Worker with the fake AI."""
     running = start_worker(
         rendered_worker,
         tmp_path_factory.mktemp("runner"),
-        vars={"GATEWAY_ID": "flaregate-test", "CORS_ORIGINS": "https://app.example.com"},
+        vars={
+            "GATEWAY_ID": "flaregate-test",
+            "CORS_ORIGINS": "https://app.example.com",
+            "ORIGIN_URL": origin_server.url,
+            "ORIGIN_SECRET": ORIGIN_SECRET,
+        },
     )
     yield running
     running.stop()

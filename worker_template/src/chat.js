@@ -2,6 +2,8 @@
 // CompletionNormalizer -> an OpenAI chat.completion, or a stream of chat.completion.chunk.
 async function handleChatCompletions(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
+  const viaOrigin = await routeToOrigin(ctx, body);
+  if (viaOrigin) return viaOrigin;
   const req = parseChatRequest(body);
   ctx.log.model_requested = typeof req.model === "string" ? req.model : null;
   const model = resolveModel(req.model, "chat");

@@ -1,0 +1,66 @@
+"""The flaregate stack: settings -> key ring, gateway, origin, Worker -> stack outputs.
+
+``pulumi up`` (via ``__main__.py``) and ``flaregate deploy`` (Automation API, inline program) both
+run :func:`flaregate_program`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from .config import StackSettings, did_you_mean, settings_from_pulumi
+from .gateway import Gateway
+from .keyring import KeyRing
+from .origin import Origin
+from .worker import Worker
+
+
+def flaregate_program() -> None:
+    settings = settings_from_pulumi()
+    for key in settings.unknown_keys:
+        pulumi.log.warn(
+            f"flaregate:{key} is not a flaregate setting and is ignored{did_you_mean(key)}"
+        )
+    deploy(settings)
+
+
+def deploy(settings: StackSettings) -> None:
+    config = settings.worker
+    keyring = KeyRing(
+        "keyring", {"account_id": settings.account_id, "title": f"{config.worker_name}-keys"}
+    )
+    gateway = None
+    if settings.gateway:
+        gateway = Gateway(
+            "gateway", {"account_id": settings.account_id, "settings": settings.gateway}
+        )
+    origin = None
+    secrets: dict[str, pulumi.Input[str]] = {}
+    if settings.origin:
+        origin = Origin("origin", {"zone_id": settings.zone_id, "settings": settings.origin})
+        secrets["ORIGIN_SECRET"] = origin.shared_secret
+    worker = Worker(
+        "worker",
+        {
+            "account_id": settings.account_id,
+            "config": config,
+            "kv_namespace_id": keyring.namespace_id,
+            "gateway_id": gateway.gateway_id if gateway else None,
+            "secrets": secrets,
+            "custom_domain": settings.custom_domain,
+            "zone_id": settings.zone_id,
+            "workers_dev": settings.workers_dev,
+        },
+    )
+    pulumi.export("url", settings.url)
+    pulumi.export("workerName", worker.script_name)
+    pulumi.export("workerSha256", worker.content_sha256)
+    pulumi.export("kvNamespaceId", keyring.namespace_id)
+    pulumi.export("gatewayId", gateway.gateway_id if gateway else None)
+    pulumi.export("customDomain", settings.custom_domain)
+    if origin:
+        pulumi.export("originHostname", settings.origin.hostname)
+        pulumi.export("originCertificate", origin.certificate)
+        pulumi.export("originPrivateKey", origin.private_key_pem)
+        pulumi.export("originSecret", origin.shared_secret)
+        pulumi.export("originCertificateExpiresOn", origin.expires_on)

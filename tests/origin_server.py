@@ -1,0 +1,169 @@
+"""A small OpenAI-compatible origin server (what vLLM or llama.cpp's server answer) for tests.
+
+It refuses requests without the gateway's shared secret, records what it received, and behaves
+according to the model asked for:
+
+- ``echo``: answers with the last user message (streamed as three chunks when ``stream`` is set,
+  then a usage chunk when ``stream_options.include_usage`` is set, then ``[DONE]``);
+- ``slow``: waits ``SLOW_SECONDS`` before answering;
+- ``stall``: streams one chunk, then stalls for ``SLOW_SECONDS``;
+- ``reject``: 400 in OpenAI's envelope; ``crash``: 500 with a plain-text body;
+- ``drop``: closes the connection without answering.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ORIGIN_SECRET = "origin-secret-for-tests-0123456789abcdef"
+ORIGIN_MODELS = ["echo", "slow", "stall", "reject", "crash", "drop"]
+SLOW_SECONDS = 5.0
+
+
+def _chunk(model: str, delta: dict, finish: str | None = None) -> dict:
+    return {
+        "id": "chatcmpl-origin",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # keep pytest output clean
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.origin.requests.append(
+            {"path": self.path, "headers": dict(self.headers), "body": body}
+        )
+        if self.path != "/v1/chat/completions":
+            return self._json(
+                404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}
+            )
+        secret_ok = self.headers.get("x-flaregate-origin-secret") == self.server.origin.secret
+        bearer_ok = self.headers.get("authorization") == f"Bearer {self.server.origin.secret}"
+        if not (secret_ok and bearer_ok):
+            return self._json(401, {"error": {"message": "bad secret", "type": "auth"}})
+        model = body.get("model")
+        if model == "drop":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if model == "reject":
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "max_tokens is too large for this model",
+                        "type": "invalid_request_error",
+                        "param": "max_tokens",
+                        "code": None,
+                    }
+                },
+            )
+        if model == "crash":
+            return self._send(500, b"Internal Server Error", "text/plain")
+        if model == "slow":
+            time.sleep(SLOW_SECONDS)
+        text = str((body.get("messages") or [{}])[-1].get("content", ""))
+        if body.get("stream"):
+            return self._stream(model, text, body)
+        return self._json(
+            200,
+            {
+                "id": "chatcmpl-origin",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"echo: {text}"},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+            },
+        )
+
+    def _stream(self, model: str, text: str, body: dict) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        events = [_chunk(model, {"role": "assistant", "content": ""})]
+        events += [_chunk(model, {"content": part}) for part in ("echo", ": ", text)]
+        events.append(_chunk(model, {}, "stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+            events.append({**_chunk(model, {}), "choices": [], "usage": usage})
+        for i, event in enumerate(events):
+            self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+            if model == "stall" and i == 1:
+                time.sleep(SLOW_SECONDS)
+                return
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+    def _write_chunk(self, data: bytes) -> None:
+        try:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _json(self, status: int, payload: dict) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a handler may still be sleeping for "slow"/"stall"
+    allow_reuse_address = True
+
+
+class OriginServer:
+    """The origin on 127.0.0.1; ``stop()`` and ``start()`` again keep the port (origin down/up)."""
+
+    def __init__(self, secret: str = ORIGIN_SECRET):
+        self.secret = secret
+        self.requests: list[dict] = []
+        self.port = 0
+        self._server: _Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OriginServer:
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.origin = self
+        self.port = self._server.server_address[1]
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
