@@ -20,17 +20,24 @@ async function handleChatCompletions(ctx) {
     return jsonResponse(assembleCompletion(meta, parts, ctx));
   }
 
+  const { first, events } = await openStream(ctx, model, inputs, normalizer);
+  return new Response(chatChunkStream(meta, first, events, req.includeUsage, ctx), { headers: SSE_HEADERS });
+}
+
+// Starts a streamed answer and waits for its first output before the response is answered, so
+// that an error or a timeout before any token is still a proper HTTP status (429, 504) rather
+// than an error inside a 200 stream. Returns that first batch and the rest to come.
+async function openStream(ctx, model, inputs, normalizer) {
+  const timeouts = ctx.settings.timeouts;
   const startedAt = Date.now();
   const upstream = await runWithFallbacks(ctx, model, { ...inputs, stream: true }, timeouts.firstTokenMs, "the first token");
   const events = upstreamEvents(upstream, normalizer, timeouts, startedAt);
-  // Wait for the first output before answering, so that an error or a timeout before any token
-  // is still a proper HTTP status (429, 504) rather than an error inside a 200 stream.
   const first = await events.next();
   if (first.value?.length && first.value[0].type === "error" && !first.value.some((p) => p.type === "text")) {
     events.return();
     throw first.value[0].error;
   }
-  return new Response(chatChunkStream(meta, first, events, req.includeUsage, ctx), { headers: SSE_HEADERS });
+  return { first, events };
 }
 
 // Capacity errors (3036/3040) move on to the alias's fallback models, in catalog order.

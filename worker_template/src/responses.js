@@ -22,10 +22,9 @@ async function handleResponses(ctx) {
   ctx.log.stream = stream;
   const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens });
   const builder = new ResponseBuilder(responseSkeleton(body, model, maxTokens));
-  const timeouts = ctx.settings.timeouts;
 
   if (!stream) {
-    const result = await runWithFallbacks(ctx, model, inputs, timeouts.requestMs, "the answer");
+    const result = await runWithFallbacks(ctx, model, inputs, ctx.settings.timeouts.requestMs, "the answer");
     const parts = await collectResult(ctx, result, normalizer);
     const error = parts.find((p) => p.type === "error");
     if (error) throw error.error;
@@ -34,14 +33,7 @@ async function handleResponses(ctx) {
     return jsonResponse(builder.response);
   }
 
-  const upstream = await runWithFallbacks(ctx, model, { ...inputs, stream: true }, timeouts.firstTokenMs, "the first token");
-  const events = upstreamEvents(upstream, normalizer, timeouts);
-  // As for chat: an error or timeout before any output is still a proper HTTP status.
-  const first = await events.next();
-  if (first.value?.length && first.value[0].type === "error" && !first.value.some((p) => p.type === "text")) {
-    events.return();
-    throw first.value[0].error;
-  }
+  const { first, events } = await openStream(ctx, model, inputs, normalizer);
   return new Response(responseEventStream(builder, first, events, ctx), { headers: SSE_HEADERS });
 }
 
@@ -419,28 +411,34 @@ function responseEventStream(builder, first, events, ctx) {
       for (const event of builder.start()) controller.enqueue(encode(event));
     },
     async pull(controller) {
-      const batch = pending ?? (await events.next());
-      pending = null;
-      if (batch.done) {
-        if (!ended) {
-          const error = new ApiError(502, "The model's stream ended without an answer.", { code: "upstream_truncated" });
-          for (const event of builder.fail(error)) controller.enqueue(encode(event));
-        }
-        controller.close();
-        return;
-      }
-      for (const part of batch.value) {
-        if (part.type === "error") {
-          ctx.log.stream_error = part.error.code;
-          for (const event of builder.fail(part.error)) controller.enqueue(encode(event));
-          ended = true;
+      // A batch can produce no events (usage alone): keep reading, or the stream would stall.
+      for (let written = 0; written === 0; ) {
+        const batch = pending ?? (await events.next());
+        pending = null;
+        if (batch.done) {
+          if (!ended) {
+            const error = new ApiError(502, "The model's stream ended without an answer.", { code: "upstream_truncated" });
+            for (const event of builder.fail(error)) controller.enqueue(encode(event));
+          }
           controller.close();
-          events.return();
           return;
         }
-        for (const event of builder.push(part)) controller.enqueue(encode(event));
-        if (part.type === "usage") ctx.log.usage = part.usage;
-        if (part.type === "finish") ended = true;
+        for (const part of batch.value) {
+          if (part.type === "error") {
+            ctx.log.stream_error = part.error.code;
+            for (const event of builder.fail(part.error)) controller.enqueue(encode(event));
+            ended = true;
+            controller.close();
+            events.return();
+            return;
+          }
+          for (const event of builder.push(part)) {
+            controller.enqueue(encode(event));
+            written++;
+          }
+          if (part.type === "usage") ctx.log.usage = part.usage;
+          if (part.type === "finish") ended = true;
+        }
       }
     },
     cancel() {
