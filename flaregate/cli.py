@@ -33,14 +33,14 @@ def main() -> None:
 
 
 def config_option(func):
-    """--config FILE: a flaregate.toml with Worker settings (see docs/configuration.md)."""
+    """--config FILE: a flaregate.toml with Worker settings (docs/stack-config.md lists them)."""
 
     @click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="flaregate.toml with Worker settings (default: ./flaregate.toml if present).",
+        help="flaregate.toml with Worker settings, named as in docs/stack-config.md (default: ./flaregate.toml if present).",
     )
     @functools.wraps(func)
     def wrapper(*args, config_path: Path | None = None, **kwargs):

@@ -337,14 +337,16 @@ def stack_config_markdown() -> str:
         "",
         f"Keys live in the `{NAMESPACE}` namespace of the Pulumi stack: `pulumi config set "
         f"{NAMESPACE}:<key> <value>`, or `flaregate deploy --set <key>=<value>`. Lists take JSON "
-        '(`["a", "b"]`) or comma-separated text.',
+        '(`["a", "b"]`) or comma-separated text. Keys that shape the Worker itself can also be set, '
+        "by their `flaregate.toml` name, for `flaregate render --config flaregate.toml`.",
         "",
-        "| key | type | default | meaning |",
-        "|---|---|---|---|",
+        "| key | `flaregate.toml` | type | default | meaning |",
+        "|---|---|---|---|---|",
     ]
     for spec in CONFIG_KEYS:
         kind = spec.kind + (", secret" if spec.secret else "")
-        lines.append(f"| `{spec.key}` | {kind} | {_default_text(spec)} | {spec.help} |")
+        toml = f"`{spec.field}`" if spec.field else ""
+        lines.append(f"| `{spec.key}` | {toml} | {kind} | {_default_text(spec)} | {spec.help} |")
     return "\n".join(lines) + "\n"
 
 
