@@ -211,8 +211,11 @@ def _print_deploy(console, result) -> None:
 def _print_first_key(console, result) -> None:
     """The one time the first key is shown: alone on its line, so it copies cleanly."""
     record = result.first_key.entry.record
+    expires = (
+        f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else "never expires"
+    )
     console.print(
-        f"\n[bold]Your first API key[/] (id {record.id}, name {record.name!r}, never expires):"
+        f"\n[bold]Your first API key[/] (id {record.id}, name {record.name!r}, {expires}):"
     )
     console.print(f"\n    {result.first_key.key}\n", markup=False, highlight=False, soft_wrap=True)
     console.print(

@@ -55,14 +55,15 @@ def keys() -> None:
     """Create, list and revoke the API keys clients use to call your endpoint.
 
     Keys are stored only as SHA-256 hashes in the Worker's KEYS KV namespace (docs/keys.md).
-    Needs $CLOUDFLARE_API_TOKEN with Workers KV Storage Edit, the account id and the namespace
-    id (--account-id / --namespace-id or $CLOUDFLARE_ACCOUNT_ID / $FLAREGATE_KV_NAMESPACE_ID).
+    Needs $CLOUDFLARE_API_TOKEN with Workers KV Storage Edit. The key ring is the deployed
+    stack's (--stack, default prod) unless --account-id / --namespace-id (or
+    $CLOUDFLARE_ACCOUNT_ID / $FLAREGATE_KV_NAMESPACE_ID) name another.
 
     Example usage:
 
     \b
         flaregate keys create --name laptop --expires 90d
-        flaregate keys list
+        flaregate keys list --stack staging
         flaregate keys revoke 1a2b3c4d5e6f
     """
 
