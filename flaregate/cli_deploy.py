@@ -13,22 +13,18 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError
+from .cli_options import DEFAULT_STACK, echo_json, stack_option
+from .errors import ConfigError, DeployError
 
-# Which deploy-time hook makes sure a first API key exists (the key ring plugs in here).
-FIRST_KEY_HOOK = "flaregate.deploy:print_next_step"
+# The after-deploy hook that makes sure the key ring has a first API key:
+# (DeployResult, Credentials) -> NewKey | None (None: keys exist already).
+FIRST_KEY_HOOK = "flaregate.deploy:create_first_key"
 
 
 def stack_options(func):
     """--stack NAME and --backend URL, turned into a ``deployer`` argument."""
 
-    @click.option(
-        "--stack",
-        default="prod",
-        show_default=True,
-        envvar="FLAREGATE_STACK",
-        help="Pulumi stack name: one per deployment (e.g. prod, staging).",
-    )
+    @stack_option("Pulumi stack name: one per deployment (e.g. prod, staging).")
     @click.option(
         "--backend",
         default=None,
@@ -77,6 +73,23 @@ def yes_option(func):
     return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(func)
 
 
+def skip_checks_option(func):
+    """--skip-checks: no token permission audit before changing anything (after stack_options)."""
+
+    @click.option(
+        "--skip-checks",
+        is_flag=True,
+        help="Do not check the API token's permissions first (`flaregate check-token` does the "
+        "same check on its own).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args, deployer, skip_checks: bool, **kwargs):
+        deployer.skip_checks = skip_checks
+        return func(*args, deployer=deployer, **kwargs)
+
+    return wrapper
+
+
 def _parse_sets(settings: tuple[str, ...]) -> dict[str, str]:
     from infra.config import KEYS_BY_NAME
 
@@ -122,14 +135,18 @@ def _print_outputs(console, outputs: dict) -> None:
 
 @click.command()
 @stack_options
+@skip_checks_option
 @account_option
 @set_option
 @yes_option
-def deploy(deployer, account_id: str | None, values: dict[str, str], yes: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result (and a new key) as JSON.")
+def deploy(deployer, account_id: str | None, values: dict[str, str], yes: bool, as_json: bool):
     """Deploy (or update) the gateway: Worker, KV key ring, AI Gateway, URL, origin.
 
-    Needs CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID the first time). Shows the plan and
-    asks before changing anything unless --yes; a second run with nothing changed changes nothing.
+    Needs CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID the first time). Checks the token's
+    permissions first (--skip-checks to skip), shows the plan and asks before changing anything
+    unless --yes; a second run with nothing changed changes nothing. The first deploy prints the
+    first API key, once.
 
     Example usage:
 
@@ -137,13 +154,20 @@ def deploy(deployer, account_id: str | None, values: dict[str, str], yes: bool) 
         export CLOUDFLARE_API_TOKEN=... CLOUDFLARE_ACCOUNT_ID=...
         flaregate deploy --yes
         flaregate deploy --set customDomain=api.example.com --set zoneId=...
+        flaregate deploy --yes --json | jq -r .first_key.key
     """
+    from rich.console import Console
+
     from . import deploy as ops
 
+    if as_json:  # stdout is for the JSON alone; progress and questions go to stderr
+        deployer.console = Console(stderr=True, highlight=False)
     credentials = ops.credentials_from_env(account_id)
 
     def confirm(changes: dict[str, int]) -> bool:
-        return click.confirm(f"Apply these changes ({_describe_changes(changes)})?", default=True)
+        return click.confirm(
+            f"Apply these changes ({_describe_changes(changes)})?", default=True, err=True
+        )
 
     result = ops.deploy(
         deployer,
@@ -152,21 +176,90 @@ def deploy(deployer, account_id: str | None, values: dict[str, str], yes: bool) 
         confirm=None if yes else confirm,
         ensure_first_key=_first_key_hook(),
     )
-    console = deployer.console
+    if as_json:
+        echo_json(_deploy_json(result))
+    else:
+        _print_deploy(deployer.console, result)
+    if result.first_key_error:
+        raise DeployError(
+            f"The deploy succeeded, but the first API key could not be made: "
+            f"{result.first_key_error}. Run `flaregate deploy` again to retry, or create one "
+            f"with `flaregate keys create --name NAME{_stack_flag(result.stack)}`."
+        )
+
+
+def _stack_flag(stack: str) -> str:
+    return "" if stack == DEFAULT_STACK else f" --stack {stack}"
+
+
+def _print_deploy(console, result) -> None:
     if not result.changed:
         console.print("Everything is up to date; nothing changed.")
     _print_outputs(console, result.outputs)
     if result.url:
         console.print(f"\nYour OpenAI-compatible endpoint: [bold]{result.url}/v1[/]")
     console.print(f"Full log: {result.log_path}")
+    if result.first_key is not None:
+        _print_first_key(console, result)
+    elif not result.first_key_error:
+        console.print(
+            "API keys exist already in this deployment's key ring: none was made. Manage them "
+            f"with `flaregate keys list{_stack_flag(result.stack)}` and `flaregate keys create`."
+        )
+
+
+def _print_first_key(console, result) -> None:
+    """The one time the first key is shown: alone on its line, so it copies cleanly."""
+    record = result.first_key.entry.record
+    expires = (
+        f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else "never expires"
+    )
+    console.print(
+        f"\n[bold]Your first API key[/] (id {record.id}, name {record.name!r}, {expires}):"
+    )
+    console.print(f"\n    {result.first_key.key}\n", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "[bold]Store it now, it is not shown again:[/] only its SHA-256 hash is kept. Use it as "
+        "the API key of any OpenAI client"
+        + (f" with base URL {result.url}/v1." if result.url else ".")
+    )
+    console.print(
+        "More keys and rotation: `flaregate keys create --name NAME`, `flaregate rotate-key` "
+        "(docs/keys.md)."
+    )
+
+
+def _deploy_json(result) -> dict:
+    report = result.token_report
+    data = {
+        "stack": result.stack,
+        "changed": result.changed,
+        "changes": result.changes,
+        "url": result.url,
+        "outputs": result.outputs,
+        "log": str(result.log_path),
+        "token_check": "skipped" if report is None else report.as_json(),
+        "first_key": None,
+        "keys_existed": result.first_key is None and not result.first_key_error,
+        "first_key_error": result.first_key_error,
+    }
+    if result.first_key is not None:
+        data["first_key"] = {
+            "key": result.first_key.key,
+            **result.first_key.entry.record.metadata(),
+        }
+    return data
 
 
 @click.command()
 @stack_options
+@skip_checks_option
 @account_option
 @set_option
 def preview(deployer, account_id: str | None, values: dict[str, str]) -> None:
     """Show what `flaregate deploy` would change, without changing anything remote.
+
+    Checks the token's permissions first, like deploy (--skip-checks to skip).
 
     Example usage:
 
@@ -181,9 +274,12 @@ def preview(deployer, account_id: str | None, values: dict[str, str]) -> None:
 
 @click.command()
 @stack_options
+@skip_checks_option
 @yes_option
 def destroy(deployer, yes: bool) -> None:
     """Delete everything the stack created, API keys included.
+
+    Checks the token's permissions first, like deploy (--skip-checks to skip).
 
     Example usage:
 

@@ -7,15 +7,20 @@ from datetime import datetime, timedelta
 import click
 
 from .cli import config_option
-from .cli_options import account_option, echo_json, json_option, namespace_option
+from .cli_options import account_option, echo_json, json_option, namespace_option, stack_option
 from .durations import format_duration, parse_duration
 
+KEYS_STACK_HELP = (
+    "The deployment whose key ring to use: its accountId and kvNamespaceId outputs are read "
+    "when --account-id / --namespace-id (or their variables) are not given."
+)
 
-def _keyring(config, account_id: str | None, namespace_id: str | None):
+
+def _keyring(config, account_id: str | None, namespace_id: str | None, stack: str):
     from .cloudflare_api import make_client, resolve_keyring_target
     from .keyring import Keyring
 
-    target = resolve_keyring_target(account_id, namespace_id)
+    target = resolve_keyring_target(account_id, namespace_id, stack=stack)
     return Keyring(make_client(), target.account_id, target.namespace_id, config=config)
 
 
@@ -50,14 +55,15 @@ def keys() -> None:
     """Create, list and revoke the API keys clients use to call your endpoint.
 
     Keys are stored only as SHA-256 hashes in the Worker's KEYS KV namespace (docs/keys.md).
-    Needs $CLOUDFLARE_API_TOKEN with Workers KV Storage Edit, the account id and the namespace
-    id (--account-id / --namespace-id or $CLOUDFLARE_ACCOUNT_ID / $FLAREGATE_KV_NAMESPACE_ID).
+    Needs $CLOUDFLARE_API_TOKEN with Workers KV Storage Edit. The key ring is the deployed
+    stack's (--stack, default prod) unless --account-id / --namespace-id (or
+    $CLOUDFLARE_ACCOUNT_ID / $FLAREGATE_KV_NAMESPACE_ID) name another.
 
     Example usage:
 
     \b
         flaregate keys create --name laptop --expires 90d
-        flaregate keys list
+        flaregate keys list --stack staging
         flaregate keys revoke 1a2b3c4d5e6f
     """
 
@@ -72,9 +78,10 @@ def keys() -> None:
 )
 @account_option
 @namespace_option
+@stack_option(KEYS_STACK_HELP)
 @json_option
 @config_option
-def create_key(config, name, expires, account_id, namespace_id, as_json) -> None:
+def create_key(config, name, expires, account_id, namespace_id, stack, as_json) -> None:
     """Create an API key and print it once.
 
     Example usage:
@@ -84,7 +91,7 @@ def create_key(config, name, expires, account_id, namespace_id, as_json) -> None
         KEY=$(flaregate keys create --name ci --json | jq -r .key)
     """
     lifetime = _duration(expires, "--expires")
-    ring = _keyring(config, account_id, namespace_id)
+    ring = _keyring(config, account_id, namespace_id, stack)
     new = ring.create(name, expires_at=ring.clock() + lifetime if lifetime else None)
     record = new.entry.record
     if as_json:
@@ -103,9 +110,10 @@ def create_key(config, name, expires, account_id, namespace_id, as_json) -> None
 @keys.command("list")
 @account_option
 @namespace_option
+@stack_option(KEYS_STACK_HELP)
 @json_option
 @config_option
-def list_keys(config, account_id, namespace_id, as_json) -> None:
+def list_keys(config, account_id, namespace_id, stack, as_json) -> None:
     """List keys: id, name, created, expires, status. Never the keys themselves.
 
     Example usage:
@@ -116,7 +124,7 @@ def list_keys(config, account_id, namespace_id, as_json) -> None:
     """
     from .keyring import status_of
 
-    ring = _keyring(config, account_id, namespace_id)
+    ring = _keyring(config, account_id, namespace_id, stack)
     entries = ring.entries()
     now = ring.clock()
     if as_json:
@@ -150,9 +158,10 @@ def list_keys(config, account_id, namespace_id, as_json) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @account_option
 @namespace_option
+@stack_option(KEYS_STACK_HELP)
 @json_option
 @config_option
-def revoke_key(config, key_id, yes, account_id, namespace_id, as_json) -> None:
+def revoke_key(config, key_id, yes, account_id, namespace_id, stack, as_json) -> None:
     """Revoke a key by id (see `keys list`). Clients using it get 401 within about a minute.
 
     Example usage:
@@ -162,7 +171,7 @@ def revoke_key(config, key_id, yes, account_id, namespace_id, as_json) -> None:
     """
     from .keyring import propagation_note
 
-    ring = _keyring(config, account_id, namespace_id)
+    ring = _keyring(config, account_id, namespace_id, stack)
     if not yes:
         entry = ring.find(key_id)
         click.confirm(
@@ -198,9 +207,10 @@ def revoke_key(config, key_id, yes, account_id, namespace_id, as_json) -> None:
 )
 @account_option
 @namespace_option
+@stack_option(KEYS_STACK_HELP)
 @json_option
 @config_option
-def rotate_key(config, key_id, grace, expires, account_id, namespace_id, as_json) -> None:
+def rotate_key(config, key_id, grace, expires, account_id, namespace_id, stack, as_json) -> None:
     """Replace a key with zero downtime: the new key works at once, the old one until the grace
     period ends. Safe to re-run if interrupted.
 
@@ -213,7 +223,7 @@ def rotate_key(config, key_id, grace, expires, account_id, namespace_id, as_json
     grace_delta = _duration(grace, "--grace")
     if grace_delta is None:
         raise click.BadParameter("the grace period cannot be 'never'", param_hint="--grace")
-    ring = _keyring(config, account_id, namespace_id)
+    ring = _keyring(config, account_id, namespace_id, stack)
     if expires is None:
         new_expiry = "inherit"
     else:

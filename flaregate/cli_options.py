@@ -14,6 +14,10 @@ import click
 
 from .cloudflare_api import ACCOUNT_ENV, NAMESPACE_ENV
 
+DEFAULT_STACK = "prod"
+"""The deploy's default stack (flaregate.deploy.DEFAULT_STACK; not imported: `--help` stays fast)."""
+STACK_ENV = "FLAREGATE_STACK"
+
 
 def account_option(func):
     """--account-id, falling back to $CLOUDFLARE_ACCOUNT_ID (resolved in the library)."""
@@ -33,6 +37,22 @@ def namespace_option(func):
         metavar="ID",
         help=f"The Worker's KEYS KV namespace id (default: ${NAMESPACE_ENV}).",
     )(func)
+
+
+def stack_option(help: str):
+    """--stack NAME (default prod, or $FLAREGATE_STACK): which deployment."""
+
+    def decorate(func):
+        return click.option(
+            "--stack",
+            default=DEFAULT_STACK,
+            show_default=True,
+            envvar=STACK_ENV,
+            metavar="NAME",
+            help=help,
+        )(func)
+
+    return decorate
 
 
 def json_option(func):

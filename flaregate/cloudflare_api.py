@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CloudflareApiError, CloudflareCredentialsError
+from .errors import CloudflareApiError, CloudflareCredentialsError, FlaregateError
 
 if TYPE_CHECKING:  # the SDK import costs ~0.5 s; commands import it when they run
     from cloudflare import Cloudflare
@@ -79,9 +79,10 @@ class KeyringTarget:
     namespace_id: str
 
 
-# Each source gets the explicit CLI values and returns what it knows (None when it knows
-# nothing). The first source that knows a value wins. The deploy can add a source that reads
-# the stack outputs (kvNamespaceId, accountId) here: `TARGET_SOURCES.append(from_stack)`.
+# Each source gets the explicit CLI values (and the --stack name) and returns what it knows
+# (None when it knows nothing). The first source that knows a value wins; a source is only
+# asked when the ones before it left something open. A source may raise FlaregateError to say
+# why it knows nothing; that reason ends up in the error when no source knows the value.
 TargetSource = Callable[[dict[str, str | None]], dict[str, str | None]]
 
 
@@ -96,42 +97,79 @@ def _from_environment(given: dict[str, str | None]) -> dict[str, str | None]:
     }
 
 
-TARGET_SOURCES: list[TargetSource] = [_from_options, _from_environment]
+def _from_stack(given: dict[str, str | None]) -> dict[str, str | None]:
+    """accountId and kvNamespaceId from the outputs of the deployed stack (``--stack``)."""
+    if not given.get("stack"):
+        return {}
+    from .deploy import deployed_keyring  # Pulumi's Automation API: only when needed
+
+    return deployed_keyring(given["stack"])
 
 
-def resolve_account_id(account_id: str | None = None) -> str:
-    """The Cloudflare account id from --account-id, $CLOUDFLARE_ACCOUNT_ID or a later source."""
-    found = _resolve({"account_id": account_id, "namespace_id": None}, "account_id")
-    if not found:
+TARGET_SOURCES: list[TargetSource] = [_from_options, _from_environment, _from_stack]
+IDS = ("account_id", "namespace_id")
+
+
+def resolve_account_id(account_id: str | None = None, *, stack: str | None = None) -> str:
+    """The Cloudflare account id from --account-id, $CLOUDFLARE_ACCOUNT_ID or the stack."""
+    found, reasons = _resolve({"account_id": account_id, "stack": stack}, ("account_id",))
+    if not found.get("account_id"):
         raise CloudflareCredentialsError(
-            f"no Cloudflare account id: pass --account-id or `export {ACCOUNT_ENV}=...` (the id "
-            "is on the right of your account's overview page in the dashboard)"
+            f"no Cloudflare account id{_because(reasons)}: pass --account-id or `export "
+            f"{ACCOUNT_ENV}=...` (the id is on the right of your account's overview page in the "
+            "dashboard)" + (", or deploy first with `flaregate deploy`" if stack else "")
         )
-    return found
+    return found["account_id"]
 
 
 def resolve_keyring_target(
-    account_id: str | None = None, namespace_id: str | None = None
+    account_id: str | None = None, namespace_id: str | None = None, *, stack: str | None = None
 ) -> KeyringTarget:
-    """Account and KEYS namespace ids, from options, the environment or a later source."""
-    given = {"account_id": account_id, "namespace_id": namespace_id}
-    account = resolve_account_id(account_id)
-    namespace = _resolve(given, "namespace_id")
-    if not namespace:
+    """Account and KEYS namespace ids, from options, the environment or the deployed stack."""
+    given = {"account_id": account_id, "namespace_id": namespace_id, "stack": stack}
+    found, reasons = _resolve(given, IDS)
+    if found.get("account_id") and found.get("namespace_id"):
+        return KeyringTarget(found["account_id"], found["namespace_id"])
+    if reasons:  # nothing deployed (or the stack could not be read) and no ids given
         raise CloudflareCredentialsError(
-            "no KV namespace id for the key ring: pass --namespace-id or "
-            f"`export {NAMESPACE_ENV}=...` (the id of the Worker's KEYS namespace, shown by "
-            "`flaregate status` after a deploy or under Storage & Databases > KV in the dashboard)"
+            f"no key ring to use: {_sentence(reasons)}. A deploy creates the key ring and its "
+            "first key. To use a key ring deployed some other way, pass --account-id and "
+            f"--namespace-id (or `export {ACCOUNT_ENV}=... {NAMESPACE_ENV}=...`)"
         )
-    return KeyringTarget(account, namespace)
+    if not found.get("account_id"):
+        resolve_account_id(account_id)  # raises with the fix
+    raise CloudflareCredentialsError(
+        "no KV namespace id for the key ring: pass --namespace-id or "
+        f"`export {NAMESPACE_ENV}=...` (the id of the Worker's KEYS namespace, shown by "
+        "`flaregate status` after a deploy or under Storage & Databases > KV in the dashboard)"
+    )
 
 
-def _resolve(given: dict[str, str | None], name: str) -> str | None:
+def _resolve(
+    given: dict[str, str | None], wanted: tuple[str, ...]
+) -> tuple[dict[str, str], list[str]]:
+    found: dict[str, str] = {}
+    reasons: list[str] = []
     for source in TARGET_SOURCES:
-        value = source(given).get(name)
-        if value:
-            return value
-    return None
+        if all(found.get(name) for name in wanted):
+            break
+        try:
+            values = source(given)
+        except FlaregateError as err:
+            reasons.append(str(err))
+            continue
+        for name in wanted:
+            if values.get(name) and not found.get(name):
+                found[name] = values[name]
+    return found, reasons
+
+
+def _because(reasons: list[str]) -> str:
+    return f" ({_sentence(reasons)})" if reasons else ""
+
+
+def _sentence(reasons: list[str]) -> str:
+    return "; ".join(r.rstrip(".") for r in reasons)
 
 
 def error_codes(err: Any) -> list[int]:

@@ -7,11 +7,10 @@ build a :class:`WorkerConfig`, so the CLI, the Pulumi program and the tests rend
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .errors import ConfigError
 

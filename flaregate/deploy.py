@@ -20,24 +20,25 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from .deploy_errors import explain_failure
-from .errors import ConfigError, DeployError
+from .errors import ConfigError, DeployError, FlaregateError, NotDeployedError
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
+    from rich.console import Console
+
+    from .keyring import NewKey
+    from .token_audit import AuditReport
 
 PROJECT = "flaregate"
 DEFAULT_STACK = "prod"
 # The Pulumi CLI flaregate installs when none is on PATH; bump with the pulumi SDK pin.
 PULUMI_CLI_VERSION = "3.272.0"
 PULUMI_CLOUD = ("https://api.pulumi.com", "https://app.pulumi.com")
-CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 
 
 # --- where things live ------------------------------------------------------------------------
@@ -110,8 +111,13 @@ def ensure_pulumi_cli(
     which: Callable[[str], str | None] = shutil.which,
     command: Callable[..., auto.PulumiCommand] | None = None,
     install: Callable[..., auto.PulumiCommand] | None = None,
+    allow_install: bool = True,
 ) -> auto.PulumiCommand:
-    """The Pulumi CLI on PATH, else the pinned one under ~/.flaregate/pulumi (installed once)."""
+    """The Pulumi CLI on PATH, else the pinned one under ~/.flaregate/pulumi (installed once).
+
+    ``allow_install=False``: no download; without a Pulumi CLI nothing can have been deployed
+    from this machine (with its default backend), which is what the error says.
+    """
     from pulumi import automation as auto
     from semver import VersionInfo
 
@@ -129,6 +135,12 @@ def ensure_pulumi_cli(
     root = options.home / "pulumi" / PULUMI_CLI_VERSION
     version = VersionInfo.parse(PULUMI_CLI_VERSION)
     if not (root / "bin" / "pulumi").exists():
+        if not allow_install:
+            raise NotDeployedError(
+                "No Pulumi CLI on PATH or under "
+                f"{options.home / 'pulumi'}, so no flaregate deployment is known on this "
+                "machine. Run `flaregate deploy` first."
+            )
         say(f"Installing the Pulumi CLI {PULUMI_CLI_VERSION} into {root} (once)…")
     try:
         return install(root=str(root), version=version)
@@ -160,78 +172,6 @@ def credentials_from_env(account_id: str | None = None) -> Credentials:
     return Credentials(token, account_id or os.environ.get("CLOUDFLARE_ACCOUNT_ID") or None)
 
 
-def cloudflare_client(token: str, base_url: str | None = None):
-    """The official SDK with the token as the only credential.
-
-    The SDK prefers CLOUDFLARE_EMAIL / CLOUDFLARE_API_KEY from the environment over an explicit
-    token; a global key left in a shell must not silently replace the token we checked.
-    """
-    from cloudflare import Cloudflare
-
-    client = Cloudflare(
-        api_token=token,
-        base_url=base_url or os.environ.get("CLOUDFLARE_BASE_URL") or CLOUDFLARE_API,
-        max_retries=1,
-        timeout=30,
-    )
-    client.api_key = None
-    client.api_email = None
-    client.user_service_key = None
-    return client
-
-
-@dataclass(frozen=True)
-class TokenCheck:
-    token_id: str
-    status: str
-    owner: str
-    """"user" (a user's token) or "account" (an account-owned token)."""
-    expires_on: datetime | None = None
-
-
-def preflight(
-    token: str, account_id: str, features: set[str], *, base_url: str | None = None
-) -> TokenCheck:
-    """Check the token before anything changes: it must exist and be active.
-
-    Minimal on purpose: verify says nothing about permissions. ``features`` (workers_dev,
-    custom_domain, gateway, origin) is what the full permission audit checks scopes for.
-    """
-    import cloudflare
-
-    client = cloudflare_client(token, base_url)
-    try:
-        try:
-            result, owner = client.user.tokens.verify(), "user"
-        except (cloudflare.AuthenticationError, cloudflare.PermissionDeniedError):
-            # Account-owned tokens cannot use the user endpoint; they verify per account.
-            result, owner = client.accounts.tokens.verify(account_id=account_id), "account"
-    except (cloudflare.AuthenticationError, cloudflare.PermissionDeniedError) as err:
-        raise DeployError(
-            f"Cloudflare rejected CLOUDFLARE_API_TOKEN ({_api_message(err)}): it is invalid, "
-            "expired or revoked, or an account token for another account than "
-            f"{account_id}. Create a new token at https://dash.cloudflare.com/profile/api-tokens "
-            "(permissions: docs/deploy.md)."
-        ) from None
-    except cloudflare.APIConnectionError:
-        raise DeployError(
-            f"Could not reach the Cloudflare API at {client.base_url}: check the connection "
-            "(and CLOUDFLARE_BASE_URL if you set it) and run the command again."
-        ) from None
-    except cloudflare.APIStatusError as err:
-        raise DeployError(
-            f"Cloudflare could not verify the token (HTTP {err.status_code}: "
-            f"{_api_message(err)}); retry in a minute."
-        ) from None
-    if result is None or result.status != "active":
-        status = getattr(result, "status", "unknown")
-        raise DeployError(
-            f"CLOUDFLARE_API_TOKEN is {status}, not active. Re-enable it or create a new one at "
-            "https://dash.cloudflare.com/profile/api-tokens."
-        )
-    return TokenCheck(result.id, result.status, owner, getattr(result, "expires_on", None))
-
-
 def workers_dev_subdomain(
     token: str, account_id: str, *, base_url: str | None = None
 ) -> str | None:
@@ -242,7 +182,9 @@ def workers_dev_subdomain(
     """
     import cloudflare
 
-    client = cloudflare_client(token, base_url)
+    from .cloudflare_api import make_client
+
+    client = make_client(token, base_url=base_url)
     try:
         return client.workers.subdomains.get(account_id=account_id).subdomain or None
     except cloudflare.NotFoundError:
@@ -252,15 +194,7 @@ def workers_dev_subdomain(
             "`flaregate deploy --set customDomain=api.example.com`."
         ) from None
     except cloudflare.APIError:
-        return None  # no Account Settings Read: the URL output stays unknown, nothing breaks
-
-
-def _api_message(err: Exception) -> str:
-    body = getattr(err, "body", None)
-    if isinstance(body, dict) and body.get("errors"):
-        first = body["errors"][0]
-        return f"{first.get('code')}: {first.get('message')}"
-    return getattr(err, "message", None) or type(err).__name__
+        return None  # cannot be read (permission, outage): the URL output stays unknown
 
 
 # --- the stack --------------------------------------------------------------------------------
@@ -274,8 +208,14 @@ def open_stack(
     *,
     stack_factory: StackFactory | None = None,
     pulumi_command: auto.PulumiCommand | None = None,
+    create: bool = True,
+    install_cli: bool = True,
 ) -> auto.Stack:
-    """Create or select the stack (inline program = infra.program.flaregate_program)."""
+    """Create or select the stack (inline program = infra.program.flaregate_program).
+
+    ``create=False`` only selects: reading a stack never creates an empty one by mistake
+    (`status --stack typo`); a stack that does not exist says how to deploy it.
+    """
     from pulumi import automation as auto
 
     from infra.program import flaregate_program
@@ -293,9 +233,9 @@ def open_stack(
         env_vars=env,
         secrets_provider=None if options.uses_pulumi_cloud else "passphrase",
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
-        pulumi_command=pulumi_command or ensure_pulumi_cli(options, say),
+        pulumi_command=pulumi_command or ensure_pulumi_cli(options, say, allow_install=install_cli),
     )
-    factory = stack_factory or auto.create_or_select_stack
+    factory = stack_factory or (auto.create_or_select_stack if create else auto.select_stack)
     try:
         return factory(
             stack_name=options.stack,
@@ -303,8 +243,19 @@ def open_stack(
             program=flaregate_program,
             opts=workspace,
         )
+    except auto.StackNotFoundError:
+        raise NotDeployedError(not_deployed(options.stack, options.backend_url)) from None
     except Exception as err:
         raise DeployError(_failure(err, None)) from None
+
+
+def not_deployed(stack: str, backend_url: str) -> str:
+    flag = "" if stack == DEFAULT_STACK else f" --stack {stack}"
+    return (
+        f"Stack {stack} has not been deployed (not found in {backend_url}). Run "
+        f"`flaregate deploy{flag}` first, or name the stack you deployed (--stack; and its "
+        "state backend, PULUMI_BACKEND_URL, if it is not the default)."
+    )
 
 
 def configure(stack: auto.Stack, values: Mapping[str, str]) -> None:
@@ -393,6 +344,13 @@ class DeployResult:
     """Stack outputs; secret ones hold the string "[secret]"."""
     changes: dict[str, int]
     log_path: Path
+    account_id: str | None = None
+    token_report: AuditReport | None = None
+    """The token audit that ran before the deploy; None with --skip-checks."""
+    first_key: NewKey | None = None
+    """The key ring's first API key, made by this deploy (shown once); None when keys existed."""
+    first_key_error: str | None = None
+    """Why the first key could not be made (the deploy itself succeeded)."""
 
     @property
     def url(self) -> str | None:
@@ -403,15 +361,21 @@ class DeployResult:
         return has_changes(self.changes)
 
 
-EnsureFirstKey = Callable[[DeployResult, Credentials, Console], None]
+EnsureFirstKey = Callable[[DeployResult, Credentials], "NewKey | None"]
 
 
-def print_next_step(result: DeployResult, credentials: Credentials, console: Console) -> None:
-    """Default after-deploy hook: say how to get the first API key (the key ring plugs in here)."""
-    console.print(
-        "Next: create an API key (the Worker refuses every request until one exists):\n"
-        f"  flaregate keys create --name my-laptop --stack {result.stack}"
-    )
+def create_first_key(result: DeployResult, credentials: Credentials) -> NewKey | None:
+    """Default after-deploy hook: the first API key when the stack's key ring has no live key
+    (the Worker refuses every request until one exists); None when keys exist already."""
+    from .cloudflare_api import make_client
+    from .keyring import ensure_first_key
+
+    namespace_id = result.outputs.get("kvNamespaceId")
+    if not namespace_id or not result.account_id:
+        raise DeployError(
+            f"Stack {result.stack} has no kvNamespaceId output, so no key ring to put a key in."
+        )
+    return ensure_first_key(make_client(credentials.token), result.account_id, namespace_id)
 
 
 @dataclass
@@ -421,28 +385,53 @@ class Deployer:
     options: StackOptions
     console: Console
     stack_factory: StackFactory | None = None
+    """Stands in for auto.create_or_select_stack (deploy, preview)."""
+    stack_selector: StackFactory | None = None
+    """Stands in for auto.select_stack (destroy, status, outputs: never creates a stack)."""
     pulumi_command: Any = None
-    preflight: Callable[..., TokenCheck] = preflight
-    subdomain_lookup: Callable[..., str | None] = workers_dev_subdomain
+    skip_checks: bool = False
+    """--skip-checks: no token audit before changing anything."""
+    install_cli: bool = True
+    """False: never download the Pulumi CLI (reading outputs for `flaregate keys`)."""
 
     def say(self, message: str) -> None:
         self.console.print(message)
 
-    def open(self) -> auto.Stack:
+    def open(self, *, create: bool = True) -> auto.Stack:
         return open_stack(
             self.options,
             self.say,
-            stack_factory=self.stack_factory,
+            stack_factory=self.stack_factory if create else self.stack_selector,
             pulumi_command=self.pulumi_command,
+            create=create,
+            install_cli=self.install_cli,
         )
 
     def log_path(self, operation: str) -> Path:
         logs = self.options.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = logs / f"{self.options.stack}-{operation}-{stamp}.log"
         path.touch(mode=0o600)
         return path
+
+    def check_token(self, credentials: Credentials, settings) -> AuditReport | None:
+        """The full permission audit for this stack's features, before anything changes."""
+        if self.skip_checks:
+            self.say(
+                "[yellow]Token check skipped (--skip-checks).[/] A missing permission fails the "
+                "resource that needs it, with Cloudflare's error."
+            )
+            return None
+        from .deploy_preflight import check_token
+
+        return check_token(
+            credentials.token,
+            settings.account_id,
+            features_for(settings),
+            settings.zone_id,
+            self.console,
+        )
 
     def prepare(self, credentials: Credentials, values: Mapping[str, str]):
         """Open the stack, store config, validate it, check the token: nothing remote changes."""
@@ -451,13 +440,13 @@ class Deployer:
             values = {"accountId": credentials.account_id, **values}
         configure(stack, values)
         settings = stack_settings(stack)
-        self.preflight(credentials.token, settings.account_id, features_for(settings))
+        report = self.check_token(credentials, settings)
         if settings.workers_dev and "flaregate:workersDevSubdomain" not in stack.get_all_config():
-            subdomain = self.subdomain_lookup(credentials.token, settings.account_id)
+            subdomain = workers_dev_subdomain(credentials.token, settings.account_id)
             if subdomain:
                 configure(stack, {"workersDevSubdomain": subdomain})
         install_plugins(stack, self.say)
-        return stack, settings
+        return stack, settings, report
 
     def run(self, operation: str, action: Callable[..., Any], title: str) -> tuple[Any, Path]:
         from .progress import ProgressView, log_writer
@@ -485,22 +474,23 @@ def deploy(
     values: Mapping[str, str] | None = None,
     *,
     confirm: Confirm | None = None,
-    ensure_first_key: EnsureFirstKey = print_next_step,
+    ensure_first_key: EnsureFirstKey = create_first_key,
 ) -> DeployResult:
-    """Create or update the stack. With ``confirm``, preview first and ask before changing.
+    """Create or update the stack, then make sure its key ring has a key. With ``confirm``,
+    preview first and ask before changing.
 
     A stack already matching its config is left alone: the preview shows no change, and the
     outputs of the last deploy are returned.
     """
-    stack, settings = deployer.prepare(credentials, values or {})
+    stack, settings, report = deployer.prepare(credentials, values or {})
     name = settings.worker.worker_name
     if confirm is not None:
         planned, log = deployer.run("preview", stack.preview, f"Planning {name} ({stack.name})…")
         changes = _changes(planned.change_summary)
         if not has_changes(changes):
-            result = DeployResult(stack.name, _plain_outputs(stack.outputs()), changes, log)
-            ensure_first_key(result, credentials, deployer.console)
-            return result
+            outputs = _plain_outputs(stack.outputs())
+            result = DeployResult(stack.name, outputs, changes, log, settings.account_id, report)
+            return _with_first_key(result, credentials, ensure_first_key)
         if not confirm(changes):
             raise DeployError("Deploy cancelled; nothing was changed.")
     up, log = deployer.run("up", stack.up, f"Deploying {name} ({stack.name})…")
@@ -509,15 +499,28 @@ def deploy(
         outputs=_plain_outputs(up.outputs),
         changes=_changes(up.summary.resource_changes),
         log_path=log,
+        account_id=settings.account_id,
+        token_report=report,
     )
-    ensure_first_key(result, credentials, deployer.console)
+    return _with_first_key(result, credentials, ensure_first_key)
+
+
+def _with_first_key(
+    result: DeployResult, credentials: Credentials, ensure_first_key: EnsureFirstKey
+) -> DeployResult:
+    # The deploy succeeded whatever happens here: a failure is reported, not raised, so the URL
+    # and outputs are still shown (the CLI exits non-zero after them).
+    try:
+        result.first_key = ensure_first_key(result, credentials)
+    except FlaregateError as err:
+        result.first_key_error = str(err)
     return result
 
 
 def preview(
     deployer: Deployer, credentials: Credentials, values: Mapping[str, str] | None = None
 ) -> dict[str, int]:
-    stack, _ = deployer.prepare(credentials, values or {})
+    stack, _, _ = deployer.prepare(credentials, values or {})
     result, _ = deployer.run("preview", stack.preview, f"Previewing {stack.name}…")
     return _changes(result.change_summary)
 
@@ -529,9 +532,9 @@ def destroy(
     confirm: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, int]:
     """Delete everything the stack created, after ``confirm(outputs)`` agrees."""
-    stack = deployer.open()
+    stack = deployer.open(create=False)
     settings = stack_settings(stack)
-    deployer.preflight(credentials.token, settings.account_id, features_for(settings))
+    deployer.check_token(credentials, settings)
     if confirm is not None and not confirm(_plain_outputs(stack.outputs())):
         raise DeployError("Destroy cancelled; nothing was deleted.")
     result, _ = deployer.run("destroy", stack.destroy, f"Destroying {stack.name}…")
@@ -544,17 +547,28 @@ def has_changes(changes: Mapping[str, int]) -> bool:
 
 def stack_outputs(deployer: Deployer, *, reveal: bool = False) -> dict[str, Any]:
     """The last deploy's outputs; secret values only with ``reveal``."""
-    stack = deployer.open()
+    stack = deployer.open(create=False)
     try:
         outputs = stack.outputs()
     except Exception as err:
         raise DeployError(_failure(err, None)) from None
     if not outputs:
-        raise DeployError(
+        raise NotDeployedError(
             f"Stack {stack.name} has not been deployed (no outputs). Run `flaregate deploy"
             f"{'' if stack.name == DEFAULT_STACK else ' --stack ' + stack.name}` first."
         )
     return {k: v.value for k, v in outputs.items()} if reveal else _plain_outputs(outputs)
+
+
+def deployed_keyring(stack: str) -> dict[str, str | None]:
+    """The key ring of a deployed stack, from its outputs: ``account_id`` (accountId) and
+    ``namespace_id`` (kvNamespaceId). For `flaregate keys --stack` (never installs Pulumi, never
+    creates a stack); raises NotDeployedError when the stack has no deployment."""
+    from rich.console import Console
+
+    deployer = Deployer(StackOptions(stack=stack), Console(stderr=True), install_cli=False)
+    outputs = stack_outputs(deployer)
+    return {"account_id": outputs.get("accountId"), "namespace_id": outputs.get("kvNamespaceId")}
 
 
 # --- health and certificates -----------------------------------------------------------------

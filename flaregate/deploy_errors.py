@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 
 # Token permission each resource needs (dashboard wording; the API says "Write" for "Edit").
-# The full audit (`flaregate doctor`) has its own table; this one only names the fix here.
+# The token audit before a deploy uses flaregate/permissions.py; this table only names the fix
+# when Pulumi fails anyway (--skip-checks, or a permission a read probe could not confirm).
 PERMISSION_FOR_RESOURCE = {
     "workersScript": "Account > Workers Scripts > Edit",
     "workersScriptSubdomain": "Account > Workers Scripts > Edit",

@@ -30,3 +30,7 @@ class KeyringError(FlaregateError):
 
 class DeployError(FlaregateError):
     """Deploying, previewing or destroying failed; the message says why and what to do."""
+
+
+class NotDeployedError(DeployError):
+    """The stack does not exist or has no outputs yet: nothing is deployed there."""

@@ -23,7 +23,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from .cloudflare_api import explain_api_error
@@ -49,7 +49,7 @@ Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def minimum_grace(config: WorkerConfig | None = None) -> timedelta:
@@ -82,7 +82,7 @@ def kv_key_for(api_key: str) -> str:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -91,7 +91,7 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError("not a timestamp")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class KeyRecord:
         return cls(
             id=str(data["id"]),
             name=str(data.get("name") or ""),
-            created_at=created or datetime.fromtimestamp(0, timezone.utc),
+            created_at=created or datetime.fromtimestamp(0, UTC),
             expires_at=expires,
             rotated_from=data.get("rotated_from"),
             rotated_to=data.get("rotated_to"),
@@ -283,7 +283,7 @@ class Keyring:
         now = self.clock()
         if expires_at is not None:
             # Stored with second precision (docs/keys.md); keep the returned record identical.
-            expires_at = expires_at.astimezone(timezone.utc).replace(microsecond=0)
+            expires_at = expires_at.astimezone(UTC).replace(microsecond=0)
             if expires_at <= now:
                 raise KeyringError("the expiry must be in the future")
         key = generate_key()

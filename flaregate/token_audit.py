@@ -17,7 +17,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from .cloudflare_api import (
@@ -237,12 +237,28 @@ def require_deployable(report: AuditReport) -> AuditReport:
         )
     if any(r.permission.template_key == "ssl_and_certificates" for r in report.missing):
         reason += ". " + ERROR_1016.rstrip(".")
+    if report.status == "unknown":
+        # The API failed, not the token: nothing to fix in the token.
+        raise TokenPermissionError(
+            f"{reason}. Nothing was changed. Retry in a minute, or pass --skip-checks to go "
+            "ahead without the token check",
+            report,
+        )
     raise TokenPermissionError(
         f"{reason}. Nothing was changed. Fix the token (a pre-filled one: {links['user_token']} "
         "; for an account-owned token: "
-        f"{links['account_token']}) and retry, or run `flaregate check-token` for details",
+        f"{links['account_token']}) and retry, or run `{check_token_command(report)}` for details",
         report,
     )
+
+
+def check_token_command(report: AuditReport) -> str:
+    """The `flaregate check-token` command line that repeats this audit."""
+    parts = ["flaregate check-token", f"--account-id {report.account_id}"]
+    parts += [f"--feature {f}" for f in report.features if f != "core"]
+    if report.zone_id:
+        parts.append(f"--zone-id {report.zone_id}")
+    return " ".join(parts)
 
 
 def _status_problem(report: AuditReport) -> str:
@@ -268,7 +284,7 @@ def audit_token(
     """Audit the client's token for ``features`` on ``account_id`` (and ``zone_id``)."""
     features = list(dict.fromkeys(["core", *features]))
     needed = needed_for(features)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = AuditReport(account_id=account_id, zone_id=zone_id, features=features)
     rows = {
         p.api_name: Row(

@@ -55,6 +55,7 @@ def deploy(settings: StackSettings) -> None:
     pulumi.export("url", settings.url)
     pulumi.export("workerName", worker.script_name)
     pulumi.export("workerSha256", worker.content_sha256)
+    pulumi.export("accountId", settings.account_id)
     pulumi.export("kvNamespaceId", keyring.namespace_id)
     pulumi.export("gatewayId", gateway.gateway_id if gateway else None)
     pulumi.export("customDomain", settings.custom_domain)

@@ -14,6 +14,10 @@ Authorization is this module's own small evaluation of the token's policies agai
 "Accepted Permissions" each endpoint lists in Cloudflare's API reference, deliberately written
 independently of flaregate/token_audit.py so the two check each other.
 
+Besides the token and KV routes, it serves what `flaregate deploy` reads itself: the account's
+workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``). Pulumi's own calls never reach
+it (the deploy tests fake Pulumi at the Automation API, tests/fake_pulumi.py).
+
 KV lives either in memory or, for end-to-end tests, in the Miniflare KV namespace the Worker
 reads (through scripts/worker-runner.mjs's control API), so keys written through the SDK are
 the keys the Worker accepts.
@@ -33,7 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -174,7 +178,7 @@ def token_that_cannot_read_itself() -> FakeToken:
 
 
 def expired_token() -> FakeToken:
-    past = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    past = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return full_token(status="expired", expires_on=past)
 
 
@@ -306,6 +310,8 @@ class FakeCloudflare:
         self.tokens: dict[str, FakeToken] = {}
         self.zones = {ZONE: ACCOUNT, OTHER_ZONE: ACCOUNT}
         self.namespaces = {NAMESPACE: ACCOUNT}
+        self.subdomains = {ACCOUNT: "acme"}
+        """account id -> its workers.dev subdomain; an account without one answers 404."""
         self.kv = kv or InMemoryKV()
         self.kv_page_size = 1000
         self.failures: list[Failure] = []
@@ -505,6 +511,17 @@ class FakeCloudflare:
                 token, ["SSL and Certificates Read", "SSL and Certificates Write"], zone
             )
             return []
+
+        # Get Subdomain (Accepted Permissions: Workers Scripts Read or Write). The 404 for an
+        # account that has not chosen a subdomain yet is an assumption (error code included):
+        # flaregate relies on the status only.
+        if m := re.fullmatch(r"/accounts/(\w+)/workers/subdomain", path):
+            self._require(
+                token, ["Workers Scripts Read", "Workers Scripts Write"], m[1], code=10000
+            )
+            if m[1] not in self.subdomains:
+                raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
+            return {"subdomain": self.subdomains[m[1]]}
 
         # KV
         if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces/(\w+)/keys", path):

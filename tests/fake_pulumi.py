@@ -180,7 +180,8 @@ class FakeStack:
 
 @dataclass
 class FakeStackFactory:
-    """Called like auto.create_or_select_stack; keeps one FakeStack per stack name."""
+    """Called like auto.create_or_select_stack; keeps one FakeStack per stack name.
+    ``select`` is auto.select_stack: StackNotFoundError for a stack never created."""
 
     stacks: dict[str, FakeStack] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
@@ -210,3 +211,13 @@ class FakeStackFactory:
             )
             stack.workspace = workspace
         return stack
+
+    def select(self, stack_name, project_name=None, program=None, opts=None, **kwargs: Any):
+        if stack_name not in self.stacks:
+            # What `pulumi stack select` answers, as the Automation API raises it.
+            raise auto.StackNotFoundError(
+                CommandResult(
+                    stdout="", stderr=f"error: no stack named '{stack_name}' found", code=255
+                )
+            )
+        return self(stack_name, project_name, program, opts, **kwargs)

@@ -7,6 +7,7 @@ a provider computes (PEMs, the Origin CA certificate, ids), shaped like the real
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,15 @@ FAKE_PEMS = {
     "tls:index/privateKey:PrivateKey": "privateKeyPem",
     "tls:index/certRequest:CertRequest": "certRequestPem",
 }
+
+
+KV_NAMESPACE = "cloudflare:index/workersKvNamespace:WorkersKvNamespace"
+
+
+def kv_namespace_id(resource_name: str) -> str:
+    """The id the mocks give a KV namespace: 32 hex digits like Cloudflare's (the fake
+    Cloudflare API serves KV for such ids)."""
+    return hashlib.sha256(resource_name.encode()).hexdigest()[:32]
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -37,6 +47,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "-----BEGIN CERTIFICATE-----\nfake-origin-ca\n-----END CERTIFICATE-----\n"
             )
             outputs["expiresOn"] = "2041-05-01 00:00:00 +0000 UTC"
+        if args.typ == KV_NAMESPACE:
+            return kv_namespace_id(args.name), outputs
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):

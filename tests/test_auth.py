@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -21,7 +21,7 @@ def post(worker, key: str | None, headers: dict | None = None) -> httpx.Response
 
 
 def iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).isoformat(timespec="seconds")
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
 
 
 def test_missing_key_is_401(worker):

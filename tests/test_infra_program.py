@@ -13,7 +13,7 @@ from flaregate.errors import ConfigError
 from flaregate.render import render_worker
 from infra.config import load_settings
 from infra.origin import shared_secret_from_seed
-from tests.pulumi_mocks import is_secret, reveal, run_program
+from tests.pulumi_mocks import is_secret, kv_namespace_id, reveal, run_program
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 ZONE = "593c9c94de529bbbfaac7c53ced0447d"
@@ -97,7 +97,8 @@ def test_bindings_by_name_and_type_without_secrets():
     d = run_program({"accountId": ACCOUNT, "corsOrigins": "https://a.example, https://b.example"})
     b = bindings(d)
     assert b["AI"] == {"name": "AI", "type": "ai"}
-    assert b["KEYS"] == {"name": "KEYS", "type": "kv_namespace", "namespaceId": "keyring-kv-id"}
+    kv_id = kv_namespace_id("keyring-kv")
+    assert b["KEYS"] == {"name": "KEYS", "type": "kv_namespace", "namespaceId": kv_id}
     plain = {name: v["text"] for name, v in b.items() if v["type"] == "plain_text"}
     assert plain == {
         "GATEWAY_ID": "flaregate",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -61,7 +61,7 @@ def test_created_key_is_high_entropy_and_stored_only_as_its_documented_hash(fake
 
 def test_listing_reads_metadata_not_values(fake, ring):
     a = ring.create("a")
-    b = ring.create("b", expires_at=datetime.now(timezone.utc) + timedelta(days=3))
+    b = ring.create("b", expires_at=datetime.now(UTC) + timedelta(days=3))
     fake.requests.clear()
     entries = ring.entries()
     by_id = {e.id: e for e in entries}
@@ -85,14 +85,14 @@ def test_hand_written_entry_without_metadata_is_listed_by_reading_its_value(fake
 
 
 def test_expiry_sets_kv_expiration_so_kv_drops_the_entry(fake, ring):
-    expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=90)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=90)
     new = ring.create("ci", expires_at=expires)
     assert kv_item(fake, new.id)["expiration"] == int(expires.timestamp())
     assert stored(fake, new.key)["expires_at"] == expires.isoformat()
 
 
 def test_expiry_sooner_than_kv_allows_keeps_the_exact_expiry_in_the_record(fake, ring):
-    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=10)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
     new = ring.create("short", expires_at=soon)  # KV would refuse expiration = now + 10 s
     assert kv_item(fake, new.id)["expiration"] >= time.time() + 60
     assert stored(fake, new.key)["expires_at"] == soon.isoformat()
@@ -117,7 +117,7 @@ def test_rotation_writes_the_new_key_before_touching_the_old(fake, ring):
     ]
     old_record = stored(fake, old.key)
     end = datetime.fromisoformat(old_record["expires_at"])
-    assert timedelta(hours=23, minutes=59) < end - datetime.now(timezone.utc) <= timedelta(hours=24)
+    assert timedelta(hours=23, minutes=59) < end - datetime.now(UTC) <= timedelta(hours=24)
     assert stored(fake, rotation.new.key)["expires_at"] is None
     assert kv_item(fake, old.id)["metadata"]["rotated_to"] == rotation.new.id
     assert kv_item(fake, rotation.new.id)["metadata"]["rotated_from"] == old.id
@@ -145,7 +145,7 @@ def test_rotating_again_names_the_replacement(ring):
 
 
 def test_rotation_never_extends_an_earlier_expiry(fake, ring):
-    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
     old = ring.create("ci", expires_at=soon)
     rotation = ring.rotate(old.id, grace=timedelta(days=7))
     assert rotation.old.record.expires_at == soon
@@ -153,11 +153,9 @@ def test_rotation_never_extends_an_earlier_expiry(fake, ring):
 
 
 def test_new_key_inherits_the_old_keys_lifetime(ring):
-    old = ring.create("ci", expires_at=datetime.now(timezone.utc) + timedelta(days=90))
+    old = ring.create("ci", expires_at=datetime.now(UTC) + timedelta(days=90))
     new_expiry = ring.rotate(old.id).new.entry.record.expires_at
-    assert (
-        timedelta(days=89, hours=23) < new_expiry - datetime.now(timezone.utc) <= timedelta(days=90)
-    )
+    assert timedelta(days=89, hours=23) < new_expiry - datetime.now(UTC) <= timedelta(days=90)
 
 
 def test_failed_second_step_is_undone_and_the_old_key_keeps_working(fake, ring):

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import openai
 import pytest
@@ -120,7 +120,7 @@ def test_rotation_under_load_has_zero_failures_and_retires_the_old_key(worker, f
     by_id = {k["id"]: k for k in listed}
     assert by_id[old["id"]]["status"] == "expired"
     assert by_id[rotation.new.id]["status"] == "active"
-    assert datetime.fromisoformat(by_id[old["id"]]["expires_at"]) <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(by_id[old["id"]]["expires_at"]) <= datetime.now(UTC)
 
 
 def test_revoked_key_is_refused_by_the_worker(worker, fake, monkeypatch):

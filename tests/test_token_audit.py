@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -255,7 +255,7 @@ def test_edit_grant_satisfies_a_read_need_and_extras_are_reported(fake):
 
 
 def test_expiry_soon_and_ip_restrictions_are_reported(fake):
-    soon = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    soon = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     token = full_token(expires_on=soon, request_ip_in=["192.0.2.0/24"])
     report = audit(fake, token)
     assert report.exit_ok

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ class RunningWorker:
         record = {
             "id": uuid.uuid4().hex[:12],
             "name": name,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "expires_at": expires_at,
         }
         self.kv_put(f"key:{hashlib.sha256(key.encode()).hexdigest()}", json.dumps(record))
