@@ -22,6 +22,15 @@ def collect(stream) -> tuple[list, str]:
     return chunks, text
 
 
+def text_until_error(stream) -> tuple[str, openai.APIError]:
+    """Read a stream that must end in an error chunk: the text that came before, and the error."""
+    received = []
+    with pytest.raises(openai.APIError) as err:
+        for c in stream:
+            received.append(c)
+    return "".join(c.choices[0].delta.content or "" for c in received if c.choices), err.value
+
+
 def test_health_answers_without_a_key(worker):
     import httpx
 
@@ -264,12 +273,9 @@ def test_a_stream_that_stalls_midway_ends_with_an_error_chunk(client):
     stream = client.chat.completions.create(
         model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True
     )
-    received = []
-    with pytest.raises(openai.APIError) as err:
-        for c in stream:
-            received.append(c)
-    assert "did not arrive within 1500 ms" in str(err.value)
-    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == "first"
+    text, err = text_until_error(stream)
+    assert "did not arrive within 1500 ms" in str(err)
+    assert text == "first"
     assert time.monotonic() - started < 2.4
 
 
@@ -279,12 +285,9 @@ def test_truncated_stream_ends_with_an_error_not_a_silent_cut(client):
         messages=user("fixture:native-stream-truncated"),
         stream=True,
     )
-    received = []
-    with pytest.raises(openai.APIError) as err:
-        for c in stream:
-            received.append(c)
-    assert "incomplete" in str(err.value)
-    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices)
+    text, err = text_until_error(stream)
+    assert "incomplete" in str(err)
+    assert text
 
 
 def test_a_stream_returned_at_once_whose_first_token_never_comes_is_a_504(client):
@@ -305,11 +308,6 @@ def test_a_stream_that_fails_midway_ends_with_an_error_chunk(client):
     stream = client.chat.completions.create(
         model="gpt-4o-mini", messages=user(f"script:{script}"), stream=True
     )
-    received = []
-    with pytest.raises(openai.APIError) as err:
-        for c in stream:
-            received.append(c)
-    assert "3043" in str(err.value)
-    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices).startswith(
-        "w0 "
-    )
+    text, err = text_until_error(stream)
+    assert "3043" in str(err)
+    assert text.startswith("w0 ")
