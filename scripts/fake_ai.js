@@ -21,7 +21,8 @@
 //   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
 //                                      "error": "...", "errorAfter": N (reads, then the stream
 //                                      fails), "delayFirst": MS (before run returns),
-//                                      "streamDelayFirst": MS (stream returned, first read late)}
+//                                      "streamDelayFirst": MS (stream returned, first read late),
+//                                      "asResponse": true (wrapped in a Response)}
 //   reject-echo                       throw "8001: {model, inputs, options}" (inputs with a
 //                                     multipart body shown as its form fields): a way to see
 //                                     what an embeddings or image call was sent
@@ -308,7 +309,12 @@ export default function (env) {
         const script = JSON.parse(text.slice(7));
         if (script.delayFirst) await sleep(script.delayFirst);
         if (script.error) throw bindingError(script.error);
-        return replay(script, stream, script.chunk ?? 0, script.delay ?? 0, script.errorAfter);
+        const answer = replay(script, stream, script.chunk ?? 0, script.delay ?? 0, script.errorAfter);
+        if (!script.asResponse) return answer;
+        // What the binding gives with returnRawResponse: a Response around the same answer.
+        return answer instanceof ReadableStream
+          ? new Response(answer, { headers: { "content-type": "text/event-stream" } })
+          : Response.json(answer);
       }
       if (facts?.type === "embeddings" || (inputs?.text !== undefined && !inputs?.messages)) return embeddingsAnswer(model, inputs, facts);
       if (facts?.type === "image") return imageAnswer(facts, "");

@@ -311,3 +311,14 @@ def test_a_stream_that_fails_midway_ends_with_an_error_chunk(client):
     text, err = text_until_error(stream)
     assert "3043" in str(err)
     assert text.startswith("w0 ")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_binding_that_answers_with_a_raw_response_is_read_through(client, stream):
+    sse = 'data: {"response":"Hello"}\n\ndata: {"response":" there"}\n\ndata: [DONE]\n\n'
+    script = json.dumps({"sse": sse, "object": {"response": "Hello there"}, "asResponse": True})
+    result = client.chat.completions.create(
+        model="gpt-4o-mini", messages=user(f"script:{script}"), stream=stream
+    )
+    text = collect(result)[1] if stream else result.choices[0].message.content
+    assert text == "Hello there"

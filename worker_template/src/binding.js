@@ -20,7 +20,7 @@ async function runModel(ctx, modelId, inputs, deadlineMs, what) {
     throw new ApiError(500, "This gateway has no Workers AI binding named AI. Redeploy with `flaregate deploy`.", { code: "binding_missing" });
   }
   try {
-    return await withDeadline(ctx.env.AI.run(modelId, inputs, bindingOptions(ctx)), deadlineMs, what);
+    return await withDeadline(Promise.resolve(ctx.env.AI.run(modelId, inputs, bindingOptions(ctx))).then(unwrapResponse), deadlineMs, what);
   } catch (err) {
     if (err instanceof DeadlineExceeded) throw timeoutError(err);
     throw bindingError(err, modelId);
@@ -53,6 +53,15 @@ function bindingError(err, modelId) {
   if (code === 8001 || code === 8006 || code === 5006) return new ApiError(400, upstream, { code: "invalid_request" });
   console.error(JSON.stringify({ event: "binding_error", code, detail }));
   return new ApiError(502, upstream, { code: "upstream_error" });
+}
+
+// The binding answers with a Response when asked for the raw response (returnRawResponse) and
+// through some gateway paths: its JSON or its event stream is what the rest of the Worker reads.
+async function unwrapResponse(result) {
+  if (!(result instanceof Response)) return result;
+  if (!result.ok) throw new Error(`${result.status}: ${(await result.text()).slice(0, 500)}`);
+  if ((result.headers.get("content-type") ?? "").includes("application/json")) return result.json();
+  return result.body;
 }
 
 function isRetryLater(err) {
