@@ -220,3 +220,71 @@ def test_nothing_a_client_sends_crashes_the_worker(worker, api_key, overrides, m
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    args=st.dictionaries(
+        st.text(alphabet="abcxyz", min_size=1, max_size=5),
+        st.text(max_size=6) | st.integers(),
+        max_size=4,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=500), max_size=6),
+    dialect=st.sampled_from(["native", "openai"]),
+    with_index=st.booleans(),
+    byte_reads=st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=3),
+)
+def test_tool_call_fragments_reassemble_in_either_dialect(
+    worker, api_key, args, cuts, dialect, with_index, byte_reads
+):
+    text = json.dumps(args)
+    fragments = split(text, cuts) or [""]
+    deltas = [
+        {
+            "id": "call_prop",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": fragments[0]},
+        }
+    ]
+    deltas += [{"function": {"arguments": f}} for f in fragments[1:]]
+    if with_index:
+        deltas = [{"index": 0, **d} for d in deltas]
+    if dialect == "native":
+        events = [{"response": "", "tool_calls": [d]} for d in deltas]
+    else:
+        events = [{"choices": [{"index": 0, "delta": {"tool_calls": [d]}}]} for d in deltas]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    body = {
+        "model": "@cf/qwen/qwen3-30b-a3b-fp8",
+        "messages": [
+            {"role": "user", "content": "script:" + json.dumps({"sse": sse, "chunk": byte_reads})}
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "parameters": {"type": "object", "properties": {}},
+                },
+            }
+        ],
+        "stream": True,
+    }
+    r = httpx.post(
+        f"{worker.base_url}/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
+        timeout=20,
+    )
+    payloads = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
+    chunks = [ChatCompletionChunk.model_validate(json.loads(p)) for p in payloads[:-1]]
+    calls = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+    assert {t.index for t in calls} == {0}
+    assert [t.id for t in calls if t.id] == ["call_prop"]
+    assert json.loads("".join(t.function.arguments or "" for t in calls)) == args
+    assert [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ] == ["tool_calls"]

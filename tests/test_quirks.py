@@ -356,3 +356,50 @@ def test_openai_chunks_followed_by_native_usage_line_report_the_total_once(clien
         "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         == fixture_json("gemma4-openai-dialect")["output"]["choices"][0]["message"]["content"]
     )
+
+
+def test_native_stream_tool_call_fragments_without_index_are_one_call(client):
+    # Native streams carry OpenAI-shaped partial calls at the top level; cloudflare/ai's
+    # workers-ai-provider merges them (utils.ts mergePartialToolCalls). Fragments may omit index.
+    events = [
+        {
+            "response": "",
+            "tool_calls": [
+                {
+                    "id": "call_x",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ],
+        },
+        {"response": "", "tool_calls": [{"function": {"arguments": '{"city":'}}]},
+        {"response": "", "tool_calls": [{"function": {"arguments": '"Paris"}'}}]},
+    ]
+    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    out = ask(
+        client,
+        "@cf/meta/llama-4-scout-17b-16e-instruct",
+        "script:" + json.dumps({"sse": sse}),
+        True,
+        tools=TOOLS,
+    )
+    assert out["calls"] == [("get_weather", {"city": "Paris"}, "call_x")]
+    assert out["finish"] == "tool_calls"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_without_arguments_gets_an_empty_json_object(client, stream):
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "read_file"}}],
+    }
+    obj = {"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    out = ask(
+        client,
+        "@cf/qwen/qwen3-30b-a3b-fp8",
+        "script:" + json.dumps({"object": obj}),
+        stream,
+        tools=TOOLS,
+    )
+    assert out["calls"] == [("read_file", {}, "c1")]

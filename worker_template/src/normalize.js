@@ -18,7 +18,8 @@ class CompletionNormalizer {
     this.reasoningControlFilter = new ControlTokenFilter();
     this.thinkFilter = new ThinkFilter(reasoning);
     this.toolSniffer = this.toolNames.size ? new ToolJsonSniffer(toolNames) : null;
-    this.calls = []; // our index -> {id, name}
+    this.calls = []; // our index -> {id, name, args: characters of arguments sent so far}
+    this.lastDeltaKey = undefined; // the call a fragment without index or id continues
     this.upstreamCalls = new Map(); // upstream index/id -> our index, for OpenAI-shaped deltas
     this.pendingArgs = new Map(); // upstream key -> argument text that arrived before the name
     this.upstreamFinish = null;
@@ -66,13 +67,9 @@ class CompletionNormalizer {
     if (response.calls) this.completeCalls(response.calls, parts);
     else this.text(response.text, parts);
     // Mistral Small 3.1 and others send `tool_calls: []` next to plain text: nothing to emit.
-    if (Array.isArray(event.tool_calls) && event.tool_calls.length) {
-      if (event.tool_calls.some((c) => c && c.index !== undefined && c.function && !c.name)) {
-        this.toolCallDeltas(event.tool_calls, parts);
-      } else {
-        this.completeCalls(event.tool_calls.map(toolCallFromObject).filter(Boolean), parts);
-      }
-    }
+    // Streamed, OpenAI-shaped entries are partial (cloudflare/ai workers-ai-provider merges them
+    // by index); native {name, arguments} entries are whole calls.
+    if (Array.isArray(event.tool_calls)) this.structuredCalls(event.tool_calls, parts, false);
     if (typeof event.reasoning_content === "string") this.reasoningText(event.reasoning_content, parts);
     else if (typeof event.reasoning === "string") this.reasoningText(event.reasoning, parts);
   }
@@ -88,13 +85,7 @@ class CompletionNormalizer {
         // Content as parts ([{type:"text", text}]), as some OpenAI-compatible servers send it.
         for (const piece of delta.content) if (typeof piece?.text === "string") this.text(piece.text, parts);
       } else if (delta.content && typeof delta.content === "object") this.text(JSON.stringify(delta.content), parts);
-      if (Array.isArray(delta.tool_calls) && delta.tool_calls.length) {
-        if (choice.message) {
-          this.completeCalls(delta.tool_calls.map(toolCallFromObject).filter(Boolean), parts);
-        } else {
-          this.toolCallDeltas(delta.tool_calls, parts);
-        }
-      }
+      if (Array.isArray(delta.tool_calls)) this.structuredCalls(delta.tool_calls, parts, Boolean(choice.message));
       if (typeof choice.finish_reason === "string") this.upstreamFinish = choice.finish_reason;
       if (typeof choice.text === "string") this.text(choice.text, parts); // legacy completions shape
     }
@@ -188,14 +179,38 @@ class CompletionNormalizer {
     parts.push({ type: "text", text });
   }
 
+  // Calls recovered from text (a leaked JSON call, Qwen's object in `response`): always whole.
   completeCalls(calls, parts) {
     for (const call of calls) {
       const index = this.calls.length;
       const id = call.id || newId("call_");
-      this.calls.push({ id, name: call.name });
+      const args = argumentsString(call.arguments);
+      this.calls.push({ id, name: call.name, args: args.length });
       parts.push({ type: "tool_call", index, id, name: call.name });
-      parts.push({ type: "tool_args", index, text: argumentsString(call.arguments) });
+      parts.push({ type: "tool_args", index, text: args });
     }
+  }
+
+  // Calls given as data, in any of the shapes models use: native {name, arguments} (whole),
+  // OpenAI-shaped {index?, id?, function: {name?, arguments?}} whole in a message or partial in
+  // a stream. Each gets a key that later fragments of the same call share: its index, else its
+  // id, else (a fragment with neither) the call before it; whole calls get a key of their own.
+  structuredCalls(list, parts, whole) {
+    const deltas = [];
+    for (const call of list) {
+      if (typeName(call) !== "object") continue;
+      if (typeName(call.function) !== "object") {
+        if (typeof call.name !== "string" || !call.name) continue;
+        deltas.push({ key: `whole:${this.calls.length + deltas.length}`, id: call.id, function: { name: call.name, arguments: call.arguments ?? call.parameters } });
+        continue;
+      }
+      let key = call.index ?? (typeof call.id === "string" && call.id ? `id:${call.id}` : undefined);
+      if (whole && key === undefined) key = `whole:${this.calls.length + deltas.length}`;
+      key ??= this.lastDeltaKey ?? 0;
+      this.lastDeltaKey = key;
+      deltas.push({ ...call, key });
+    }
+    this.toolCallDeltas(deltas, parts);
   }
 
   // OpenAI-shaped tool-call deltas: a start (index, id, name), then argument fragments, and from
@@ -204,7 +219,7 @@ class CompletionNormalizer {
   toolCallDeltas(deltas, parts) {
     for (const delta of deltas) {
       if (typeName(delta) !== "object") continue;
-      const key = delta.index ?? delta.id ?? 0;
+      const key = delta.key ?? delta.index ?? delta.id ?? 0;
       const fn = typeName(delta.function) === "object" ? delta.function : {};
       let index = this.upstreamCalls.get(key);
       let args = fn.arguments;
@@ -216,13 +231,16 @@ class CompletionNormalizer {
         }
         index = this.calls.length;
         const id = typeof delta.id === "string" && delta.id ? delta.id : newId("call_");
-        this.calls.push({ id, name: fn.name });
+        this.calls.push({ id, name: fn.name, args: 0 });
         this.upstreamCalls.set(key, index);
         parts.push({ type: "tool_call", index, id, name: fn.name });
         args = (this.pendingArgs.get(key) ?? "") + (args ?? "");
         this.pendingArgs.delete(key);
       }
-      if (args) parts.push({ type: "tool_args", index, text: args });
+      if (args) {
+        this.calls[index].args += args.length;
+        parts.push({ type: "tool_args", index, text: args });
+      }
     }
   }
 
@@ -251,6 +269,10 @@ class CompletionNormalizer {
       parts.push({ type: "error", error: new ApiError(502, "The model's stream ended before it finished (no [DONE] and no finish reason); the answer is incomplete.", { code: "upstream_truncated" }) });
       return parts;
     }
+    // A call that never got arguments (a tool without parameters) still owes valid JSON.
+    this.calls.forEach((call, index) => {
+      if (!call.args) parts.push({ type: "tool_args", index, text: "{}" });
+    });
     if (this.usage) parts.push({ type: "usage", usage: this.usage });
     parts.push({ type: "finish", reason: this.finishReason() });
     return parts;
