@@ -6,6 +6,11 @@
 // It runs until stdin closes or it gets SIGTERM/SIGINT.
 //
 //   node scripts/worker-runner.mjs --script dist/worker.js [--port 8787] [--var NAME=VALUE ...]
+//        [--ai-module PATH] [--fixtures DIR]
+//
+// --ai-module swaps in another stand-in for env.AI: an ES module (ASCII: Miniflare reads it as
+// latin1) whose default export is `function (env) { return { async run(model, inputs, options) } }`,
+// with env.FIXTURES (the files in --fixtures) and env.MODELS (catalog facts) bound.
 //
 // Control API (for tests and `flaregate` against a local fake Cloudflare API):
 //   PUT    /kv/<key>?expiration=<unix s>   body = value, header x-kv-metadata = JSON
@@ -25,6 +30,7 @@ const { values } = parseArgs({
     script: { type: "string" },
     port: { type: "string", default: "0" },
     fixtures: { type: "string", default: join(here, "..", "tests", "fixtures", "workers-ai") },
+    "ai-module": { type: "string", default: join(here, "fake_ai.js") },
     var: { type: "string", multiple: true, default: [] },
     "compatibility-date": { type: "string", default: "2026-04-01" },
   },
@@ -76,8 +82,8 @@ const mf = new Miniflare({
     },
     {
       name: "fake-ai",
-      modules: true,
-      scriptPath: join(here, "fake_ai.js"),
+      // As contents, like the Worker: the module may live outside workerd's working directory.
+      modules: [{ type: "ESModule", path: "fake_ai.js", contents: readFileSync(resolve(values["ai-module"]), "latin1") }],
     },
   ],
 });
