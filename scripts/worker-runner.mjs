@@ -17,6 +17,7 @@
 //   GET    /kv/<key>                        value, 404 if missing
 //   DELETE /kv/<key>
 //   GET    /kv?prefix=<p>                   {"keys": [{name, expiration, metadata}]}
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join, resolve } from "node:path";
@@ -90,6 +91,14 @@ const mf = new Miniflare({
 
 const url = await mf.ready;
 const kv = await mf.getKVNamespace("KEYS", "flaregate");
+
+// For local use: FLAREGATE_DEV_KEY (an environment variable, never an argument, so it stays out
+// of process listings) is stored the documented way (docs/keys.md) as a key that never expires.
+if (process.env.FLAREGATE_DEV_KEY) {
+  const hash = createHash("sha256").update(process.env.FLAREGATE_DEV_KEY).digest("hex");
+  const record = { id: "dev", name: "local development", created_at: new Date().toISOString(), expires_at: null };
+  await kv.put(`key:${hash}`, JSON.stringify(record), { metadata: record });
+}
 
 const control = createServer(async (req, res) => {
   try {
