@@ -164,6 +164,9 @@ def test_round_trip_to_an_emulated_model_is_text_it_can_read(client):
     assert "tool" not in roles and all(isinstance(m["content"], str) for m in messages)
     assert json.loads(messages[2]["content"])["tool_calls"][0]["arguments"] == {"city": "Paris"}
     assert "18C, sunny" in messages[3]["content"] and "call_abc123" in messages[3]["content"]
+    assert (
+        "(get_weather)" in messages[3]["content"]
+    )  # named from the call, though the client did not
 
 
 @pytest.mark.parametrize("chunk", [0, 3])

@@ -6,8 +6,8 @@ function buildChatInputs(req, model) {
   const facts = model.facts;
   const tools = toolPlan(req, model);
   const maxTokens = Math.min(req.maxTokens ?? facts.default_max_tokens ?? 2048, facts.max_output_tokens ?? Infinity);
-  let messages = req.messages.map((m, i) => toModelMessage(m, i, facts, tools.mode));
-  messages = withToolResultNames(messages);
+  const callNames = toolCallNames(req.messages);
+  let messages = req.messages.map((m, i) => toModelMessage(m, i, facts, tools.mode, callNames));
   const instructions = [];
   if (tools.mode === "emulated") instructions.push(emulatedToolsPrompt(tools));
   if (req.responseFormat && !facts.json_mode) instructions.push(jsonInstruction(req.responseFormat));
@@ -84,7 +84,7 @@ function jsonInstruction(format) {
   return "Reply with ONLY a valid JSON object, with no other text.";
 }
 
-function toModelMessage(message, i, facts, toolMode) {
+function toModelMessage(message, i, facts, toolMode, callNames) {
   const role = message.role === "developer" ? "system" : message.role === "function" ? "tool" : message.role;
   const content = contentForModel(message.content, i, facts);
   if (role === "assistant" && Array.isArray(message.tool_calls) && message.tool_calls.length) {
@@ -101,9 +101,10 @@ function toModelMessage(message, i, facts, toolMode) {
   }
   if (role === "tool") {
     const result = { role: "tool", tool_call_id: String(message.tool_call_id ?? message.name ?? ""), content: textOf(content) };
-    if (typeof message.name === "string") result.name = message.name;
+    const name = typeof message.name === "string" ? message.name : callNames.get(result.tool_call_id);
+    if (name) result.name = name;
     if (toolMode === "emulated") {
-      return { role: "user", content: `Result of tool call ${result.tool_call_id}${result.name ? ` (${result.name})` : ""}:\n${result.content}`, tool_name_pending: !result.name };
+      return { role: "user", content: `Result of tool call ${result.tool_call_id}${name ? ` (${name})` : ""}:\n${result.content}` };
     }
     return result;
   }
@@ -112,16 +113,15 @@ function toModelMessage(message, i, facts, toolMode) {
 
 // Tool results must name their function for some models; clients often omit it, so it is taken
 // from the assistant message that made the call.
-function withToolResultNames(messages) {
+function toolCallNames(messages) {
   const names = new Map();
   for (const m of messages) {
-    for (const call of m.tool_calls ?? []) names.set(call.id, call.function.name);
+    if (m.role !== "assistant" || !Array.isArray(m.tool_calls)) continue;
+    for (const call of m.tool_calls) {
+      if (typeof call?.function?.name === "string") names.set(String(call.id ?? ""), call.function.name);
+    }
   }
-  return messages.map((m) => {
-    const { tool_name_pending, ...rest } = m;
-    if (m.role === "tool" && !m.name && names.has(m.tool_call_id)) return { ...rest, name: names.get(m.tool_call_id) };
-    return rest;
-  });
+  return names;
 }
 
 // Message content may not be null for Workers AI; content-part arrays become text for text
