@@ -228,6 +228,7 @@ def test_embeddings_model_is_refused_for_chat(client):
         ("8001: Invalid input", openai.BadRequestError, 400),
         ("3043: Internal server error", openai.APIStatusError, 502),
         ("Network connection lost.", openai.APIStatusError, 502),
+        ("2003: Rate limited", openai.RateLimitError, 429),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])

@@ -46,6 +46,13 @@ function bindingError(err, modelId) {
       code: "rate_limit_exceeded", headers: { "retry-after": "5" },
     });
   }
+  // An AI Gateway rate limit (the gateway's own limit, configured per gateway) or a 429 from
+  // the raw response path: the client should slow down, not see an upstream failure.
+  if (/^429\b/.test(text) || /rate.?limit/i.test(detail)) {
+    return new ApiError(429, `${upstream}. The AI Gateway's rate limit was reached; retry shortly.`, {
+      code: "rate_limit_exceeded", headers: { "retry-after": "10" },
+    });
+  }
   if (code === 5007) {
     return new ApiError(404, `${upstream}. Workers AI has no model '${modelId}'.`, { param: "model", code: "model_not_found" });
   }
