@@ -323,3 +323,35 @@ def test_a_binding_that_answers_with_a_raw_response_is_read_through(client, stre
     )
     text = collect(result)[1] if stream else result.choices[0].message.content
     assert text == "Hello there"
+
+
+# Every error message recorded or documented in tests/fixtures/workers-ai/errors.json, and the
+# status a client gets for it.
+RECORDED_ERROR_STATUS = {
+    3040: 429,
+    4006: 429,
+    3036: 429,
+    5007: 404,
+    3042: 404,
+    3006: 413,
+    8001: 400,
+    3010: 400,
+    3007: 504,
+    3008: 504,
+    5016: 403,
+    3023: 403,
+    3041: 403,
+    10000: 502,
+    1031: 502,
+    None: 502,
+}
+
+
+@pytest.mark.parametrize("entry", fixture_json("errors")["errors"], ids=lambda e: e["message"][:40])
+def test_recorded_binding_errors_map_to_actionable_statuses(client, entry):
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(
+            model="@cf/qwen/qwq-32b", messages=user(f"error:{entry['message']}")
+        )
+    assert err.value.status_code == RECORDED_ERROR_STATUS[entry["code"]]
+    assert set(err.value.body) >= {"message", "type", "param", "code"}

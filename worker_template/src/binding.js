@@ -56,8 +56,21 @@ function bindingError(err, modelId) {
   if (code === 5007) {
     return new ApiError(404, `${upstream}. Workers AI has no model '${modelId}'.`, { param: "model", code: "model_not_found" });
   }
+  if (code === 3042) {
+    return new ApiError(404, `${upstream}. Workers AI has no model '${modelId}'.`, { param: "model", code: "model_not_found" });
+  }
   if (code === 3006) return new ApiError(413, `${upstream}. Shorten the messages or lower max_tokens.`, { code: "request_too_large" });
-  if (code === 8001 || code === 8006 || code === 5006) return new ApiError(400, upstream, { code: "invalid_request" });
+  if (code === 8001 || code === 8006 || code === 3010) return new ApiError(400, upstream, { code: "invalid_request" });
+  if (code === 3007 || code === 3008) {
+    return new ApiError(504, `${upstream}. Retry, or pick a faster model.`, { code: "timeout" });
+  }
+  // The account may not use this model (licence not accepted, access not granted): only the
+  // gateway's operator can fix it, and retrying will not help.
+  if (code === 5016 || code === 3023 || code === 3041) {
+    return new ApiError(403, `${upstream}. The gateway's Cloudflare account cannot use '${modelId}' yet; its operator must fix that, or pick another model.`, {
+      code: "model_not_permitted",
+    });
+  }
   console.error(JSON.stringify({ event: "binding_error", code, detail }));
   return new ApiError(502, upstream, { code: "upstream_error" });
 }
