@@ -32,6 +32,23 @@ SEGMENT = st.one_of(
 )
 
 
+def post_chat(worker, api_key, body: dict) -> httpx.Response:
+    return httpx.post(
+        f"{worker.base_url}/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {api_key}"},
+        timeout=20,
+    )
+
+
+def streamed_chunks(r: httpx.Response) -> list[ChatCompletionChunk]:
+    """A 200 stream that ends with [DONE], every chunk validated by the SDK's own type."""
+    assert r.status_code == 200, r.text
+    payloads = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
+    assert payloads[-1] == "[DONE]"
+    return [ChatCompletionChunk.model_validate(json.loads(p)) for p in payloads[:-1]]
+
+
 def squash(s: str) -> str:
     return "".join(s.split())
 
@@ -97,16 +114,7 @@ def test_streamed_output_is_valid_and_clean(
         "messages": [{"role": "user", "content": directive}],
         "stream": True,
     }
-    r = httpx.post(
-        f"{worker.base_url}/chat/completions",
-        json=body,
-        headers={"authorization": f"Bearer {api_key}"},
-        timeout=20,
-    )
-    assert r.status_code == 200
-    payloads = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
-    assert payloads[-1] == "[DONE]"
-    chunks = [ChatCompletionChunk.model_validate(json.loads(p)) for p in payloads[:-1]]
+    chunks = streamed_chunks(post_chat(worker, api_key, body))
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     reasoning = "".join(
         (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
@@ -152,12 +160,7 @@ def test_non_streamed_output_is_valid_and_clean(worker, api_key, segments, diale
         "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
         "messages": [{"role": "user", "content": directive}],
     }
-    r = httpx.post(
-        f"{worker.base_url}/chat/completions",
-        json=body,
-        headers={"authorization": f"Bearer {api_key}"},
-        timeout=20,
-    )
+    r = post_chat(worker, api_key, body)
     completion = ChatCompletion.model_validate(r.json())
     message = completion.choices[0].message
     assert "<think>" not in message.content and "<|" not in message.content
@@ -211,12 +214,7 @@ FIELDS = st.sampled_from(
 def test_nothing_a_client_sends_crashes_the_worker(worker, api_key, overrides, message_overrides):
     message = {"role": "user", "content": "hi", **message_overrides}
     body = {"model": "gpt-4o-mini", "messages": [message], **overrides}
-    r = httpx.post(
-        f"{worker.base_url}/chat/completions",
-        json=body,
-        headers={"authorization": f"Bearer {api_key}"},
-        timeout=20,
-    )
+    r = post_chat(worker, api_key, body)
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert set(r.json()["error"]) == {"message", "type", "param", "code"}
@@ -273,14 +271,7 @@ def test_tool_call_fragments_reassemble_in_either_dialect(
         ],
         "stream": True,
     }
-    r = httpx.post(
-        f"{worker.base_url}/chat/completions",
-        json=body,
-        headers={"authorization": f"Bearer {api_key}"},
-        timeout=20,
-    )
-    payloads = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
-    chunks = [ChatCompletionChunk.model_validate(json.loads(p)) for p in payloads[:-1]]
+    chunks = streamed_chunks(post_chat(worker, api_key, body))
     calls = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
     assert {t.index for t in calls} == {0}
     assert [t.id for t in calls if t.id] == ["call_prop"]
