@@ -78,16 +78,19 @@ async function* upstreamEvents(upstream, normalizer, timeouts, startedAt = Date.
   const reader = upstream.getReader();
   const parser = new SseParser();
   const watchdog = new Watchdog(() => reader.cancel().catch(() => {}));
-  watchdog.arm(timeouts.firstTokenMs, "the first token", startedAt);
+  let wait = { ms: timeouts.firstTokenMs, what: "the first token", from: startedAt };
   let finished = false;
   try {
     for (;;) {
       let read;
+      watchdog.arm(wait.ms, wait.what, wait.from);
       try {
         read = await reader.read();
       } catch (err) {
         yield [{ type: "error", error: bindingError(err, "") }];
         return;
+      } finally {
+        watchdog.pause();
       }
       if (watchdog.error) {
         yield [{ type: "error", error: timeoutError(watchdog.error) }];
@@ -96,7 +99,7 @@ async function* upstreamEvents(upstream, normalizer, timeouts, startedAt = Date.
       if (read.done) break;
       const parts = [];
       for (const data of parser.push(read.value)) parts.push(...normalizer.event(data));
-      if (normalizer.sawEvent) watchdog.arm(timeouts.idleMs, "the next token");
+      if (normalizer.sawEvent) wait = { ms: timeouts.idleMs, what: "the next token", from: undefined };
       if (parts.length) yield parts;
       if (normalizer.stopped) break; // a stop sequence: the rest of the answer is not wanted
     }

@@ -18,14 +18,17 @@ function withDeadline(promise, ms, what) {
 }
 
 // A stream's deadlines (first token, then idle between tokens) with one timer for the whole
-// stream, not one per read: re-arming is an assignment, so the per-token cost stays negligible
-// against the free plan's 10 ms CPU budget. On expiry it records the error and calls `onExpire`
-// (the reader's cancel), which ends the pending read.
+// stream, not one per read: arming is an assignment unless the new deadline comes before the
+// pending timer, so the per-token cost stays negligible against the free plan's 10 ms CPU
+// budget. It runs only while a read is pending (arm before, pause after): a client that reads
+// slowly is not an upstream that stalls. On expiry it records the error and calls `onExpire`
+// (cancel the reader), which ends the pending read.
 class Watchdog {
   constructor(onExpire) {
     this.onExpire = onExpire;
     this.deadline = Infinity;
     this.timer = null;
+    this.firesAt = Infinity;
     this.error = null;
   }
 
@@ -33,17 +36,23 @@ class Watchdog {
     this.deadline = from + ms;
     this.ms = ms;
     this.what = what;
-    if (this.timer === null) this.schedule(this.deadline - Date.now());
+    if (this.timer === null || this.firesAt > this.deadline) this.schedule();
   }
 
-  schedule(ms) {
-    this.timer = setTimeout(() => this.check(), Math.max(0, ms));
+  pause() {
+    this.deadline = Infinity;
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    this.firesAt = this.deadline;
+    this.timer = setTimeout(() => this.check(), Math.max(0, this.deadline - Date.now()));
   }
 
   check() {
     this.timer = null;
-    const left = this.deadline - Date.now();
-    if (left > 0) return this.schedule(left);
+    if (this.deadline === Infinity) return; // paused: the next arm schedules again
+    if (this.deadline > Date.now()) return this.schedule();
     this.error = new DeadlineExceeded(this.what, this.ms);
     this.onExpire();
   }

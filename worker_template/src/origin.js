@@ -67,20 +67,31 @@ async function forwardToOrigin(ctx, baseUrl, body) {
   }
 }
 
-// The origin's SSE bytes, unchanged. The first read waits up to firstTokenMs, later ones idleMs;
-// on expiry or a dropped connection the stream ends with an OpenAI error event and [DONE].
+// The origin's SSE bytes, unchanged. The first read waits up to firstTokenMs, later ones idleMs
+// (the same Watchdog as the Workers AI streams); on expiry or a dropped connection the stream
+// ends with an OpenAI error event and [DONE].
 function originStream(ctx, upstream, abort) {
   const reader = upstream.getReader();
   const timeouts = ctx.settings.timeouts;
-  let deadline = timeouts.firstTokenMs;
+  const watchdog = new Watchdog(() => abort.abort());
+  let waitMs = timeouts.firstTokenMs;
   return new ReadableStream({
     async pull(controller) {
       let read;
+      let failure = null;
+      watchdog.arm(waitMs, "the origin's next token");
       try {
-        read = await withDeadline(reader.read(), deadline, "the origin's next token");
+        read = await reader.read();
       } catch (err) {
+        failure = err;
+      } finally {
+        watchdog.pause();
+      }
+      failure = watchdog.error ?? failure;
+      if (failure) {
+        watchdog.stop();
         abort.abort();
-        const error = originFailure(err);
+        const error = originFailure(failure);
         ctx.log.stream_error = error.code;
         // A leading blank line ends any event the origin left half-written.
         controller.enqueue(SSE_ENCODER.encode("\n"));
@@ -90,13 +101,15 @@ function originStream(ctx, upstream, abort) {
         return;
       }
       if (read.done) {
+        watchdog.stop();
         controller.close();
         return;
       }
-      deadline = timeouts.idleMs;
+      waitMs = timeouts.idleMs;
       controller.enqueue(read.value);
     },
     cancel() {
+      watchdog.stop();
       abort.abort();
     },
   });
