@@ -53,10 +53,7 @@ function bindingError(err, modelId) {
       code: "rate_limit_exceeded", headers: { "retry-after": "10" },
     });
   }
-  if (code === 5007) {
-    return new ApiError(404, `${upstream}. Workers AI has no model '${modelId}'.`, { param: "model", code: "model_not_found" });
-  }
-  if (code === 3042) {
+  if (code === 5007 || code === 3042) {
     return new ApiError(404, `${upstream}. Workers AI has no model '${modelId}'.`, { param: "model", code: "model_not_found" });
   }
   if (code === 3006) return new ApiError(413, `${upstream}. Shorten the messages or lower max_tokens.`, { code: "request_too_large" });
