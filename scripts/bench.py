@@ -2,17 +2,26 @@
 
 1. Non-streaming chat through flaregate vs a floor Worker that returns the fake binding's result
    untouched (scripts/floor_worker.js), both in workerd with the same fake AI: requests/s, p50, p99.
+   Two modes, each in alternating blocks so a noisy minute on the shared machine hits both sides:
+   - sequential: one keep-alive connection, one request at a time (2,000 per side by default),
+     which measures the Worker's own per-request overhead (the floor does no auth, validation,
+     normalization or logging);
+   - concurrent: 8 clients at once, which measures throughput under load.
 2. Time to first streamed token through flaregate vs the floor, with a fake whose first token
    takes 50 ms.
 3. Rendered bundle size (raw and gzip).
 4. CPU of the stream transform per 1,000 tokens vs an identity transform (scripts/bench_stream_cpu.mjs).
 
-    bash scripts/bench            # after `bash scripts/test` has set up .venv and node_modules
+    bash scripts/bench                          # everything (after `bash scripts/test`)
+    bash scripts/bench --only sequential        # just the per-request overhead A/B
+    bash scripts/bench --only sequential --requests 4000 --blocks 20
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import http.client
 import json
 import statistics
 import subprocess
@@ -59,6 +68,68 @@ def load(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[f
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
+def sequential(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[float]]:
+    """`count` requests one after another on one keep-alive connection: (requests/s, latencies).
+
+    http.client rather than httpx: a lighter client leaves more of each round trip to the Worker,
+    so the ratio says more about the Worker and less about the client."""
+    parsed = httpx.URL(url)
+    payload = json.dumps(body).encode()
+    send = {**headers, "content-type": "application/json", "content-length": str(len(payload))}
+    connection = http.client.HTTPConnection(parsed.host, parsed.port, timeout=30)
+    latencies: list[float] = []
+    try:
+        start = time.perf_counter()
+        for _ in range(count):
+            t = time.perf_counter()
+            connection.request("POST", parsed.raw_path.decode(), body=payload, headers=send)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url}: HTTP {response.status}")
+            latencies.append(time.perf_counter() - t)
+        elapsed = time.perf_counter() - start
+    finally:
+        connection.close()
+    return count / elapsed, latencies
+
+
+def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
+    """Runs `count` requests per side in `blocks` alternating blocks (A B A B ...: the order flips
+    every block so neither side always follows the other) and reports each side's overall rate
+    (requests / total time in its blocks) and latency percentiles, and their ratio."""
+    per_block = max(1, count // blocks)
+    elapsed = {name: 0.0 for name in sides}
+    latencies: dict[str, list[float]] = {name: [] for name in sides}
+    block_ratios = []
+    names = list(sides)
+    for b in range(blocks):
+        rates = {}
+        for name in names if b % 2 == 0 else reversed(names):
+            url, headers, body = sides[name]
+            rps, lat = run(url, headers, body, per_block)
+            rates[name] = rps
+            elapsed[name] += per_block / rps
+            latencies[name].extend(lat)
+        block_ratios.append(rates[names[0]] / rates[names[1]])
+    a, b = names
+    rate = {name: per_block * blocks / elapsed[name] for name in names}
+    return {
+        "requests_per_side": per_block * blocks,
+        "blocks": blocks,
+        f"{a}_rps": round(rate[a], 1),
+        f"{b}_rps": round(rate[b], 1),
+        "rps_ratio": round(rate[a] / rate[b], 3),
+        "block_ratio_min": round(min(block_ratios), 3),
+        "block_ratio_max": round(max(block_ratios), 3),
+        f"{a}_p50_ms": round(pct(latencies[a], 0.5), 3),
+        f"{b}_p50_ms": round(pct(latencies[b], 0.5), 3),
+        "p50_delta_ms": round(pct(latencies[a], 0.5) - pct(latencies[b], 0.5), 3),
+        f"{a}_p99_ms": round(pct(latencies[a], 0.99), 3),
+        f"{b}_p99_ms": round(pct(latencies[b], 0.99), 3),
+    }
+
+
 def first_token_ms(url: str, headers: dict, body: dict, rounds: int = 30) -> float:
     times = []
     with httpx.Client(headers=headers, timeout=30) as c:
@@ -77,11 +148,52 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        choices=["sequential", "concurrent", "ttft", "bundle", "stream-cpu"],
+        action="append",
+        help="run only these parts (repeatable); default: all",
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="sequential requests per side")
+    parser.add_argument("--blocks", type=int, default=10, help="alternating blocks per side")
+    args = parser.parse_args()
+    parts = set(args.only or ["sequential", "concurrent", "ttft", "bundle", "stream-cpu"])
+
     work = Path(tempfile.mkdtemp(prefix="flaregate-bench-"))
     write_bundle(WorkerConfig(), work / "dist")
     script = work / "dist" / "worker.js"
+    report: dict = {}
+    if parts & {"sequential", "concurrent", "ttft"}:
+        report.update(workerd_benchmarks(script, work, parts, args.requests, args.blocks))
+    if "bundle" in parts:
+        raw = script.read_bytes()
+        report["bundle"] = {"bytes": len(raw), "gzip_bytes": len(gzip.compress(raw, 9))}
+    if "stream-cpu" in parts:
+        report["stream_transform_cpu"] = json.loads(
+            subprocess.run(
+                [
+                    "node",
+                    str(REPO / "scripts" / "bench_stream_cpu.mjs"),
+                    str(script),
+                    "1000",
+                    "300",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    print(json.dumps(report, indent=2))
+
+
+def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, blocks: int) -> dict:
     proxy = start_worker(script, work)
     floor = start_worker(REPO / "scripts" / "floor_worker.js", work)
+    report: dict = {}
     try:
         key = proxy.add_key(name="bench")
         auth = {"authorization": f"Bearer {key}"}
@@ -89,68 +201,38 @@ def main() -> None:
             "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
             "messages": [{"role": "user", "content": "fixture:llama-3.1-8b-native-text"}],
         }
-        floor_body = {**chat, "model": "@cf/meta/llama-3.1-8b-instruct-fp8"}
-        load(f"{proxy.base_url}/chat/completions", auth, chat, 80)  # warm up both
-        load(floor.url, {}, floor_body, 80)
-        results = {"flaregate": ([], []), "floor": ([], [])}
-        for _ in range(BLOCKS):  # interleaved blocks: a noisy minute hits both sides
-            rps, lat = load(f"{proxy.base_url}/chat/completions", auth, chat, REQUESTS // BLOCKS)
-            results["flaregate"][0].append(rps)
-            results["flaregate"][1].extend(lat)
-            rps, lat = load(floor.url, {}, floor_body, REQUESTS // BLOCKS)
-            results["floor"][0].append(rps)
-            results["floor"][1].extend(lat)
-        slow = {
-            "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
-            "messages": [{"role": "user", "content": "slow:3:50"}],
-            "stream": True,
+        sides = {
+            "flaregate": (f"{proxy.base_url}/chat/completions", auth, chat),
+            "floor": (floor.url, {}, chat),
         }
-        ttft_proxy = first_token_ms(f"{proxy.base_url}/chat/completions", auth, slow)
-        ttft_floor = first_token_ms(floor.url, {}, slow)
+        for url, headers, body in sides.values():  # warm up both (JIT, auth cache)
+            load(url, headers, body, 80)
+            sequential(url, headers, body, 200)
+        if "sequential" in parts:
+            report["sequential_chat"] = ab_blocks(sequential, sides, requests, blocks)
+        if "concurrent" in parts:
+            report["concurrent_chat"] = {
+                "concurrency": CONCURRENCY,
+                **ab_blocks(load, sides, REQUESTS, BLOCKS),
+            }
+        if "ttft" in parts:
+            slow = {
+                "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
+                "messages": [{"role": "user", "content": "slow:3:50"}],
+                "stream": True,
+            }
+            ttft_proxy = first_token_ms(f"{proxy.base_url}/chat/completions", auth, slow)
+            ttft_floor = first_token_ms(floor.url, {}, slow)
+            report["time_to_first_token"] = {
+                "fake_first_token_ms": 50,
+                "flaregate_ms": round(ttft_proxy, 1),
+                "floor_ms": round(ttft_floor, 1),
+                "ratio": round(ttft_proxy / ttft_floor, 2),
+            }
     finally:
         proxy.stop()
         floor.stop()
-
-    fg_rps, fl_rps = (
-        statistics.median(results["flaregate"][0]),
-        statistics.median(results["floor"][0]),
-    )
-    fg_lat, fl_lat = results["flaregate"][1], results["floor"][1]
-    raw = script.read_bytes()
-    cpu = json.loads(
-        subprocess.run(
-            ["node", str(REPO / "scripts" / "bench_stream_cpu.mjs"), str(script), "1000", "300"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    report = {
-        "non_streaming_chat": {
-            "concurrency": CONCURRENCY,
-            "flaregate_rps": round(fg_rps, 1),
-            "floor_rps": round(fl_rps, 1),
-            "rps_ratio": round(fg_rps / fl_rps, 2),
-            "flaregate_p50_ms": round(pct(fg_lat, 0.5), 2),
-            "floor_p50_ms": round(pct(fl_lat, 0.5), 2),
-            "p50_ratio": round(pct(fg_lat, 0.5) / pct(fl_lat, 0.5), 2),
-            "flaregate_p99_ms": round(pct(fg_lat, 0.99), 2),
-            "floor_p99_ms": round(pct(fl_lat, 0.99), 2),
-            "p99_ratio": round(pct(fg_lat, 0.99) / pct(fl_lat, 0.99), 2),
-        },
-        "time_to_first_token": {
-            "fake_first_token_ms": 50,
-            "flaregate_ms": round(ttft_proxy, 1),
-            "floor_ms": round(ttft_floor, 1),
-            "ratio": round(ttft_proxy / ttft_floor, 2),
-        },
-        "bundle": {"bytes": len(raw), "gzip_bytes": len(gzip.compress(raw, 9))},
-        "stream_transform_cpu": cpu,
-    }
-    print(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":
