@@ -15,6 +15,7 @@
     bash scripts/bench                          # everything (after `bash scripts/test`)
     bash scripts/bench --only sequential        # just the per-request overhead A/B
     bash scripts/bench --only sequential --requests 4000 --blocks 20
+    bash scripts/bench --only sequential --worker old/worker.js   # an earlier build, same A/B
 """
 
 from __future__ import annotations
@@ -157,12 +158,20 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per side")
     parser.add_argument("--blocks", type=int, default=10, help="alternating blocks per side")
+    parser.add_argument(
+        "--worker",
+        type=Path,
+        help="benchmark this rendered worker.js (e.g. an older build) instead of rendering one",
+    )
     args = parser.parse_args()
     parts = set(args.only or ["sequential", "concurrent", "ttft", "bundle", "stream-cpu"])
 
     work = Path(tempfile.mkdtemp(prefix="flaregate-bench-"))
-    write_bundle(WorkerConfig(), work / "dist")
-    script = work / "dist" / "worker.js"
+    if args.worker:
+        script = args.worker.resolve()
+    else:
+        write_bundle(WorkerConfig(), work / "dist")
+        script = work / "dist" / "worker.js"
     report: dict = {}
     if parts & {"sequential", "concurrent", "ttft"}:
         report.update(workerd_benchmarks(script, work, parts, args.requests, args.blocks))

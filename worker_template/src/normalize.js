@@ -12,10 +12,13 @@ import { upstreamErrorFromEvent } from "./binding.js";
 import { ApiError, newId, typeName } from "./http.js";
 import { argumentsString, ControlTokenFilter, responseFieldToParts, THINK_CLOSE, THINK_OPEN, ThinkFilter, ToolJsonSniffer } from "./quirks.js";
 
+const QUIRK_CHARS = /[<{[`]/;
+
 export class CompletionNormalizer {
   constructor({ toolNames = [], reasoning = "none", maxTokens = null, stop = [] } = {}) {
     this.toolNames = new Set(toolNames);
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
+    this.stopStarts = [...new Set(stop.map((seq) => seq[0]))]; // first UTF-16 unit of each
     this.stopped = false; // a stop sequence was reached: everything after it is dropped
     this.maxTokens = maxTokens;
     this.controlFilter = new ControlTokenFilter();
@@ -32,11 +35,12 @@ export class CompletionNormalizer {
     this.sawEvent = false;
     this.textSeen = false;
     this.reasoningSeen = "";
+    this.deltaShapes = new DeltaShapes();
   }
 
-  // `payload` is an SSE data string or an already-parsed object (non-streamed answers).
-  event(payload) {
-    const parts = [];
+  // `payload` is an SSE data string or an already-parsed object (non-streamed answers). The
+  // parts it causes are appended to `parts` (a stream's read collects one batch), and returned.
+  event(payload, parts = []) {
     if (payload === "[DONE]") {
       this.sawDone = true;
       return parts;
@@ -44,8 +48,17 @@ export class CompletionNormalizer {
     if (this.stopped) return parts;
     let event = payload;
     if (typeof payload === "string") {
+      const known = this.deltaShapes.read(payload);
+      if (known) {
+        this.sawEvent = true;
+        if (known.key === "content") this.text(known.text, parts);
+        else this.reasoningText(known.text, parts);
+        if (known.usage) this.usage = normalizeUsage(known.usage) ?? this.usage;
+        return parts;
+      }
       try {
         event = JSON.parse(payload);
+        this.deltaShapes.learn(payload, event);
       } catch {
         console.warn(JSON.stringify({ event: "bad_upstream_chunk", length: payload.length }));
         return parts;
@@ -140,10 +153,35 @@ export class CompletionNormalizer {
 
   text(text, parts) {
     if (!text) return;
+    if (this.plainText(text)) {
+      if (this.thinkFilter.reasoning) {
+        this.reasoningSeen += text;
+        parts.push({ type: "reasoning", text });
+      } else this.emitText(text, parts);
+      return;
+    }
     for (const piece of this.thinkFilter.push(this.controlFilter.push(text))) this.routeThink(piece, parts);
   }
 
+  // The common path: a token with none of the characters the quirk filters look for ('<' starts
+  // a control token or a think tag; '{', '[', '<' and '`' a leaked tool call) while none of them
+  // holds anything back passes every filter unchanged, so it skips them. The state checks are
+  // strict comparisons: a filter whose state is shaped differently never takes this path.
+  plainText(text) {
+    if (QUIRK_CHARS.test(text)) return false;
+    const control = this.controlFilter;
+    const think = this.thinkFilter;
+    if (control.held !== "" || control.skipNewlines !== false || think.held !== "" || think.trimNext !== false) return false;
+    const sniffer = this.toolSniffer;
+    return sniffer === null || (sniffer.held === "" && sniffer.foundCalls === false);
+  }
+
   reasoningText(text, parts) {
+    if (!QUIRK_CHARS.test(text) && this.reasoningControlFilter.held === "" && this.reasoningControlFilter.skipNewlines === false) {
+      this.reasoningSeen += text;
+      parts.push({ type: "reasoning", text });
+      return;
+    }
     const clean = this.reasoningControlFilter.push(text).replaceAll(THINK_OPEN, "").replaceAll(THINK_CLOSE, "");
     if (clean) {
       this.reasoningSeen += clean;
@@ -173,7 +211,7 @@ export class CompletionNormalizer {
 
   emitText(text, parts) {
     if (this.stopped) return;
-    if (this.stopFilter) {
+    if (this.stopFilter && !this.passesStops(text)) {
       const { text: kept, stopped } = this.stopFilter.push(text);
       text = kept;
       this.stopped = stopped;
@@ -181,6 +219,15 @@ export class CompletionNormalizer {
     if (!text) return;
     this.textSeen = true;
     parts.push({ type: "text", text });
+  }
+
+  // Text that cannot touch a stop sequence passes the stop filter unchanged: the filter holds
+  // nothing back and no stop sequence's first character occurs in the text (so no sequence
+  // occurs in it, and no tail of it could begin one).
+  passesStops(text) {
+    if (this.stopFilter.held !== "") return false;
+    for (const start of this.stopStarts) if (text.includes(start)) return false;
+    return true;
   }
 
   // Calls recovered from text (a leaked JSON call, Qwen's object in `response`): always whole.
@@ -291,6 +338,72 @@ export class CompletionNormalizer {
     // Native answers carry no finish reason: a completion that used the whole budget was cut.
     if (!upstream && this.maxTokens && this.usage?.completion_tokens >= this.maxTokens) return "length";
     return "stop";
+  }
+}
+
+// OpenAI-shaped streams send one chunk per token, each repeating the same envelope:
+//   {"id":...,"object":...,"created":...,"model":...,"choices":[{"index":0,"delta":{"content":"tok"},
+//    "logprobs":null,"finish_reason":null}],"usage":{...}}
+// Parsing all of it was the largest per-token cost. Once a chunk has been parsed whole and found
+// to be exactly that (a single text or reasoning delta, no other field that means anything), the
+// text around its token is remembered; a later chunk with the same text around a plain token
+// (no escape, no control character) is read by parsing only its usage. Anything else, or any
+// doubt, takes the full parse.
+const ENVELOPE_KEYS = new Set(["id", "object", "created", "model", "system_fingerprint"]);
+const DELTA_KEYS = ["content", "reasoning_content", "reasoning"];
+const USAGE_FIELD = ',"usage":';
+
+class DeltaShapes {
+  constructor() {
+    this.shapes = []; // {key, head, mid}: head + "token" + mid + ("}" | ',"usage":' + usage + "}")
+  }
+
+  read(payload) {
+    for (const shape of this.shapes) {
+      if (!payload.startsWith(shape.head)) continue;
+      const start = shape.head.length;
+      const end = payload.indexOf('"', start);
+      if (end === -1 || !payload.startsWith(shape.mid, end)) return null;
+      const text = payload.slice(start, end);
+      if (/[\\\u0000-\u001f]/.test(text)) return null;
+      const rest = end + shape.mid.length;
+      if (rest === payload.length - 1 && payload.endsWith("}")) return { key: shape.key, text, usage: null };
+      if (!payload.startsWith(USAGE_FIELD, rest) || !payload.endsWith("}")) return null;
+      try {
+        const usage = JSON.parse(payload.slice(rest + USAGE_FIELD.length, -1));
+        return typeName(usage) === "object" ? { key: shape.key, text, usage } : null;
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  learn(payload, event) {
+    if (this.shapes.length >= DELTA_KEYS.length || typeName(event) !== "object") return;
+    const keys = Object.keys(event);
+    const at = keys.indexOf("choices");
+    if (at === -1 || !keys.slice(0, at).every((k) => ENVELOPE_KEYS.has(k))) return;
+    if (keys.length > at + 2 || (keys.length === at + 2 && keys[at + 1] !== "usage")) return;
+    const choices = event.choices;
+    if (!Array.isArray(choices) || choices.length !== 1 || typeName(choices[0]) !== "object") return;
+    const { index, delta, logprobs, finish_reason: finish, ...other } = choices[0];
+    if (index !== 0 || logprobs != null || finish != null || Object.keys(other).some((k) => other[k] != null)) return;
+    const deltaKeys = typeName(delta) === "object" ? Object.keys(delta) : [];
+    const key = deltaKeys[0];
+    if (deltaKeys.length !== 1 || !DELTA_KEYS.includes(key) || typeof delta[key] !== "string") return;
+    if (this.shapes.some((shape) => shape.key === key)) return;
+    const marker = `"delta":{${JSON.stringify(key)}:"`;
+    const start = payload.indexOf(marker) + marker.length;
+    const end = payload.indexOf('"', start);
+    if (start < marker.length || end === -1 || payload.slice(start, end) !== delta[key]) return;
+    const usageAt = event.usage === undefined ? payload.length - 1 : payload.lastIndexOf(USAGE_FIELD);
+    if (usageAt <= end) return;
+    const shape = { key, head: payload.slice(0, start), mid: payload.slice(end, usageAt) };
+    // The shape must read this very chunk back as the full parse did.
+    this.shapes.push(shape);
+    const check = this.read(payload);
+    if (!check || check.text !== delta[key] || JSON.stringify(check.usage ?? undefined) !== JSON.stringify(event.usage)) this.shapes.pop();
   }
 }
 

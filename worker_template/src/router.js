@@ -87,10 +87,15 @@ export default {
     response = withCommonHeaders(response, request, ctx);
     const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
     if (ctx.log.stream && response.status === 200 && response.body) {
-      // A stream's tokens are known only at its end: the line is written then.
+      // A stream's tokens are known only at its end: the line is written then. The encoders'
+      // event streams say when they end (ctx.streamEnd); any other body is watched.
       const firstByteMs = Date.now() - started;
-      const body = withEndHook(response.body, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
-      return new Response(body, { status: response.status, headers: response.headers });
+      const onEnd = (extra) => emit({ first_byte_ms: firstByteMs, ...extra });
+      if (ctx.streamEnd) {
+        ctx.streamEnd.listen(onEnd);
+        return response;
+      }
+      return new Response(withEndHook(response.body, onEnd), { status: response.status, headers: response.headers });
     }
     emit();
     return response;
@@ -151,8 +156,20 @@ function logLine(ctx, request, response, errorCode, started) {
 }
 
 function withCommonHeaders(response, request, ctx) {
-  const headers = new Headers(response.headers);
-  headers.set("x-request-id", ctx.requestId);
-  for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  const cors = corsHeaders(request, ctx.settings);
+  let headers = response.headers;
+  try {
+    setCommonHeaders(headers, ctx.requestId, cors);
+    return response;
+  } catch {
+    // A response whose headers are immutable (one that fetch() returned): copy it.
+    headers = new Headers(headers);
+    setCommonHeaders(headers, ctx.requestId, cors);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+}
+
+function setCommonHeaders(headers, requestId, cors) {
+  headers.set("x-request-id", requestId);
+  for (const name in cors) headers.set(name, cors[name]);
 }
