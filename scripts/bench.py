@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import json
 import statistics
 import subprocess
@@ -70,35 +69,24 @@ def load(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[f
 
 
 def sequential(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[float]]:
-    """`count` requests one after another on one keep-alive connection: (requests/s, latencies).
-
-    http.client rather than httpx: a lighter client leaves more of each round trip to the Worker,
-    so the ratio says more about the Worker and less about the client."""
-    parsed = httpx.URL(url)
-    payload = json.dumps(body).encode()
-    send = {**headers, "content-type": "application/json", "content-length": str(len(payload))}
-    connection = http.client.HTTPConnection(parsed.host, parsed.port, timeout=30)
+    """`count` requests one after another on one keep-alive connection: (requests/s, latencies)."""
     latencies: list[float] = []
-    try:
+    with httpx.Client(headers=headers, timeout=30) as client:
         start = time.perf_counter()
         for _ in range(count):
             t = time.perf_counter()
-            connection.request("POST", parsed.raw_path.decode(), body=payload, headers=send)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{url}: HTTP {response.status}")
+            client.post(url, json=body).raise_for_status()
             latencies.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - start
-    finally:
-        connection.close()
     return count / elapsed, latencies
 
 
 def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
-    """Runs `count` requests per side in `blocks` alternating blocks (A B A B ...: the order flips
-    every block so neither side always follows the other) and reports each side's overall rate
-    (requests / total time in its blocks) and latency percentiles, and their ratio."""
+    """Runs `count` requests per side in `blocks` alternating blocks (A B B A A B ...: the order
+    flips every block so neither side always follows the other) and reports each side's overall
+    rate (requests / total time in its blocks) and latency percentiles, their ratios, and the
+    ratio in each pair of neighbouring blocks: its median is what to read on a shared machine,
+    where a burst of someone else's work slows a few blocks, not one side."""
     per_block = max(1, count // blocks)
     elapsed = {name: 0.0 for name in sides}
     latencies: dict[str, list[float]] = {name: [] for name in sides}
@@ -115,14 +103,17 @@ def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
         block_ratios.append(rates[names[0]] / rates[names[1]])
     a, b = names
     rate = {name: per_block * blocks / elapsed[name] for name in names}
+    quartiles = (
+        statistics.quantiles(block_ratios, n=4) if len(block_ratios) > 1 else block_ratios * 3
+    )
     return {
         "requests_per_side": per_block * blocks,
         "blocks": blocks,
         f"{a}_rps": round(rate[a], 1),
         f"{b}_rps": round(rate[b], 1),
         "rps_ratio": round(rate[a] / rate[b], 3),
-        "block_ratio_min": round(min(block_ratios), 3),
-        "block_ratio_max": round(max(block_ratios), 3),
+        "block_ratio_median": round(statistics.median(block_ratios), 3),
+        "block_ratio_quartiles": [round(quartiles[0], 3), round(quartiles[2], 3)],
         f"{a}_p50_ms": round(pct(latencies[a], 0.5), 3),
         f"{b}_p50_ms": round(pct(latencies[b], 0.5), 3),
         "p50_delta_ms": round(pct(latencies[a], 0.5) - pct(latencies[b], 0.5), 3),
@@ -157,7 +148,7 @@ def main() -> None:
         help="run only these parts (repeatable); default: all",
     )
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per side")
-    parser.add_argument("--blocks", type=int, default=10, help="alternating blocks per side")
+    parser.add_argument("--blocks", type=int, default=40, help="alternating blocks per side")
     parser.add_argument(
         "--worker",
         type=Path,

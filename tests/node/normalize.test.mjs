@@ -164,3 +164,28 @@ test("OpenAI-shaped chunks: the parts are those of a full parse, whatever the to
     console.warn = warn;
   }
 });
+
+test("OpenAI-shaped token chunks are not parsed whole once their shape is known", () => {
+  const envelope = '{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"m","choices":';
+  const chunk = (key, text, n) => `${envelope}[{"index":0,"delta":{"${key}":"${text}"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":2,"completion_tokens":${n},"total_tokens":${n + 2}}}`;
+  const normalizer = new CompletionNormalizer({});
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = (...args) => {
+    parses++;
+    return parse(...args);
+  };
+  const parts = [];
+  try {
+    for (let i = 0; i < 500; i++) normalizer.event(chunk("reasoning_content", `r${i} `, i), parts);
+    for (let i = 500; i < 1000; i++) normalizer.event(chunk("content", `t${i} `, i), parts);
+  } finally {
+    JSON.parse = parse;
+  }
+  parts.push(...normalizer.end({ streamed: false }));
+  assert.ok(parses < 10, `${parses} JSON.parse calls for 1,000 token chunks`);
+  const s = summary(parts);
+  assert.equal(s.text.split(" ").length - 1, 500);
+  assert.equal(s.reasoning.split(" ").length - 1, 500);
+  assert.deepEqual(s.usage, { prompt_tokens: 2, completion_tokens: 999, total_tokens: 1001 });
+});

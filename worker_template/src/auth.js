@@ -4,7 +4,7 @@
 // seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
-import { ApiError, typeName } from "./http.js";
+import { ApiError, hexOf, typeName } from "./http.js";
 
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
@@ -77,7 +77,9 @@ function invalidKey() {
   });
 }
 
+const KEY_ENCODER = new TextEncoder();
+
 async function sha256Hex(text) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const digest = await crypto.subtle.digest("SHA-256", KEY_ENCODER.encode(text));
+  return hexOf(new Uint8Array(digest));
 }

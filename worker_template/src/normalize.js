@@ -30,12 +30,26 @@ export class CompletionNormalizer {
     this.upstreamCalls = new Map(); // upstream index/id -> our index, for OpenAI-shaped deltas
     this.pendingArgs = new Map(); // upstream key -> argument text that arrived before the name
     this.upstreamFinish = null;
-    this.usage = null;
+    this.usageValue = null;
+    this.usageText = null; // the latest usage, still as JSON text (see DeltaShapes)
     this.sawDone = false;
     this.sawEvent = false;
     this.textSeen = false;
     this.reasoningSeen = "";
     this.deltaShapes = new DeltaShapes();
+  }
+
+  get usage() {
+    if (this.usageText !== null) {
+      this.usageValue = normalizeUsage(JSON.parse(this.usageText));
+      this.usageText = null;
+    }
+    return this.usageValue;
+  }
+
+  set usage(value) {
+    this.usageText = null;
+    this.usageValue = value;
   }
 
   // `payload` is an SSE data string or an already-parsed object (non-streamed answers). The
@@ -53,7 +67,8 @@ export class CompletionNormalizer {
         this.sawEvent = true;
         if (known.key === "content") this.text(known.text, parts);
         else this.reasoningText(known.text, parts);
-        if (known.usage) this.usage = normalizeUsage(known.usage) ?? this.usage;
+        if (known.usageText) this.usageText = known.usageText;
+        else if (known.usage) this.usage = normalizeUsage(known.usage) ?? this.usage;
         return parts;
       }
       try {
@@ -352,25 +367,30 @@ export class CompletionNormalizer {
 const ENVELOPE_KEYS = new Set(["id", "object", "created", "model", "system_fingerprint"]);
 const DELTA_KEYS = ["content", "reasoning_content", "reasoning"];
 const USAGE_FIELD = ',"usage":';
+const FLAT_USAGE = /^\{"[a-z_]{1,40}":(?:0|[1-9]\d{0,14})(?:,"[a-z_]{1,40}":(?:0|[1-9]\d{0,14})){0,15}\}$/;
 
 class DeltaShapes {
   constructor() {
     this.shapes = []; // {key, head, mid}: head + "token" + mid + ("}" | ',"usage":' + usage + "}")
   }
 
+  // (Comparisons are slice-and-===: V8's startsWith walks long prefixes a character at a time.)
   read(payload) {
     for (const shape of this.shapes) {
-      if (!payload.startsWith(shape.head)) continue;
       const start = shape.head.length;
+      if (payload.slice(0, start) !== shape.head) continue;
       const end = payload.indexOf('"', start);
-      if (end === -1 || !payload.startsWith(shape.mid, end)) return null;
-      const text = payload.slice(start, end);
-      if (/[\\\u0000-\u001f]/.test(text)) return null;
       const rest = end + shape.mid.length;
-      if (rest === payload.length - 1 && payload.endsWith("}")) return { key: shape.key, text, usage: null };
-      if (!payload.startsWith(USAGE_FIELD, rest) || !payload.endsWith("}")) return null;
+      if (end === -1 || payload.slice(end, rest) !== shape.mid) return null;
+      const text = payload.slice(start, end);
+      if (/[\\\u0000-\u001f]/.test(text) || payload.charCodeAt(payload.length - 1) !== 125 /* } */) return null;
+      if (rest === payload.length - 1) return { key: shape.key, text, usage: null };
+      if (payload.slice(rest, rest + USAGE_FIELD.length) !== USAGE_FIELD) return null;
+      const usageText = payload.slice(rest + USAGE_FIELD.length, -1);
+      // Usage as flat counts (what every recorded stream sends) is read only when needed.
+      if (FLAT_USAGE.test(usageText)) return { key: shape.key, text, usageText };
       try {
-        const usage = JSON.parse(payload.slice(rest + USAGE_FIELD.length, -1));
+        const usage = JSON.parse(usageText);
         return typeName(usage) === "object" ? { key: shape.key, text, usage } : null;
       } catch {
         return null;
@@ -403,7 +423,8 @@ class DeltaShapes {
     // The shape must read this very chunk back as the full parse did.
     this.shapes.push(shape);
     const check = this.read(payload);
-    if (!check || check.text !== delta[key] || JSON.stringify(check.usage ?? undefined) !== JSON.stringify(event.usage)) this.shapes.pop();
+    const usage = check?.usageText === undefined ? check?.usage : JSON.parse(check.usageText);
+    if (!check || check.text !== delta[key] || JSON.stringify(usage ?? undefined) !== JSON.stringify(event.usage)) this.shapes.pop();
   }
 }
 

@@ -38,18 +38,26 @@ async function handleHealth() {
   return jsonResponse({ status: "ok", version: VERSION });
 }
 
+// The request's path. A plain one (letters, digits, "/", "_", "-": every route) is read straight
+// from the URL string; anything a URL parser would rewrite (dot segments, escapes) is parsed.
+const PLAIN_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(\/[A-Za-z0-9_/-]*)(?:[?#]|$)/i;
+
+function requestPath(url) {
+  return PLAIN_PATH.exec(url)?.[1] ?? new URL(url).pathname;
+}
+
 async function handleRequest(request, env, ctx) {
-  const url = new URL(request.url);
-  const found = findRoute(url.pathname);
-  ctx.log.route = found ? found.route.path : url.pathname;
+  const pathname = requestPath(request.url);
+  const found = findRoute(pathname);
+  ctx.log.route = found ? found.route.path : pathname;
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
-    throw new ApiError(404, `Unknown request URL: ${request.method} ${url.pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
+    throw new ApiError(404, `Unknown request URL: ${request.method} ${pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
   }
   const handler = found.route.methods[request.method];
   if (!handler) {
     const allowed = Object.keys(found.route.methods).join(", ");
-    throw new ApiError(405, `Method ${request.method} is not allowed for ${url.pathname}; use ${allowed}.`, {
+    throw new ApiError(405, `Method ${request.method} is not allowed for ${pathname}; use ${allowed}.`, {
       code: "method_not_allowed", headers: { allow: allowed },
     });
   }
@@ -85,7 +93,7 @@ export default {
       response = err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    const emit = (extra) => console.log(JSON.stringify(extra ? { ...logLine(ctx, request, response, errorCode, started), ...extra } : logLine(ctx, request, response, errorCode, started)));
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then. The encoders'
       // event streams say when they end (ctx.streamEnd); any other body is watched.

@@ -1,6 +1,8 @@
 // Server-sent events from the binding, parsed line by line. Reads split events anywhere (inside
 // a line, between "\r" and "\n", inside a multi-byte character), so the parser keeps the
 // unfinished line in `partial` and the unfinished event's data lines in `dataLines`.
+const DECODE_STREAMING = { stream: true };
+
 export class SseParser {
   constructor() {
     this.decoder = new TextDecoder();
@@ -11,7 +13,7 @@ export class SseParser {
 
   // Returns the data payloads of the events completed by this chunk of bytes.
   push(bytes) {
-    return this.pushText(typeof bytes === "string" ? bytes : this.decoder.decode(bytes, { stream: true }));
+    return this.pushText(typeof bytes === "string" ? bytes : this.decoder.decode(bytes, DECODE_STREAMING));
   }
 
   pushText(text) {
