@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -81,6 +82,25 @@ def sequential(url: str, headers: dict, body: dict, count: int) -> tuple[float, 
     return count / elapsed, latencies
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def runtime_cpu_seconds(runner_pid: int) -> float:
+    """User + system CPU seconds of the workerd processes under a worker runner (Linux /proc;
+    0 elsewhere, and the CPU figures are then meaningless)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == runner_pid and "workerd" in name:
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
 def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
     """Runs `count` requests per side in `blocks` alternating blocks (A B B A A B ...: the order
     flips every block so neither side always follows the other) and reports each side's overall
@@ -89,14 +109,17 @@ def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
     where a burst of someone else's work slows a few blocks, not one side."""
     per_block = max(1, count // blocks)
     elapsed = {name: 0.0 for name in sides}
+    cpu = {name: 0.0 for name in sides}
     latencies: dict[str, list[float]] = {name: [] for name in sides}
     block_ratios = []
     names = list(sides)
     for b in range(blocks):
         rates = {}
         for name in names if b % 2 == 0 else reversed(names):
-            url, headers, body = sides[name]
+            url, headers, body, pid = sides[name]
+            before = runtime_cpu_seconds(pid)
             rps, lat = run(url, headers, body, per_block)
+            cpu[name] += runtime_cpu_seconds(pid) - before
             rates[name] = rps
             elapsed[name] += per_block / rps
             latencies[name].extend(lat)
@@ -119,6 +142,11 @@ def ab_blocks(run, sides: dict[str, tuple], count: int, blocks: int) -> dict:
         "p50_delta_ms": round(pct(latencies[a], 0.5) - pct(latencies[b], 0.5), 3),
         f"{a}_p99_ms": round(pct(latencies[a], 0.99), 3),
         f"{b}_p99_ms": round(pct(latencies[b], 0.99), 3),
+        # CPU of each side's workerd per request: unlike the rates, barely moved by other work
+        # on the machine. The ratio is the floor's CPU over ours (1.0: no overhead at all).
+        f"{a}_workerd_cpu_us": round(cpu[a] / (per_block * blocks) * 1e6, 1),
+        f"{b}_workerd_cpu_us": round(cpu[b] / (per_block * blocks) * 1e6, 1),
+        "workerd_cpu_ratio": round(cpu[b] / cpu[a], 3) if cpu[a] else None,
     }
 
 
@@ -202,10 +230,10 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
             "messages": [{"role": "user", "content": "fixture:llama-3.1-8b-native-text"}],
         }
         sides = {
-            "flaregate": (f"{proxy.base_url}/chat/completions", auth, chat),
-            "floor": (floor.url, {}, chat),
+            "flaregate": (f"{proxy.base_url}/chat/completions", auth, chat, proxy.process.pid),
+            "floor": (floor.url, {}, chat, floor.process.pid),
         }
-        for url, headers, body in sides.values():  # warm up both (JIT, auth cache)
+        for url, headers, body, _ in sides.values():  # warm up both (JIT, auth cache)
             load(url, headers, body, 80)
             sequential(url, headers, body, 200)
         if "sequential" in parts:

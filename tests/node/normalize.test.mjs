@@ -189,3 +189,53 @@ test("OpenAI-shaped token chunks are not parsed whole once their shape is known"
   assert.equal(s.reasoning.split(" ").length - 1, 500);
   assert.deepEqual(s.usage, { prompt_tokens: 2, completion_tokens: 999, total_tokens: 1001 });
 });
+
+test("native chunks: token events read without a full parse give the parts of a full parse", () => {
+  const stream = [
+    '{"response":"Hello","p":"abcdefghijklmnopqrstuvw"}',
+    '{"response":" wörld 😀","p":"abcdefgh"}',
+    '{"response":" \\"q\\"\\n","p":"abc"}',
+    '{"response":" bare"}',
+    '{"response":" pad-empty","p":""}',
+    '{"response":" odd pad","p":"ABC"}',
+    '{"response":" <b>","p":"x"}',
+    '{"response":" {x}","p":"abcd","tool_calls":[]}',
+    '{"response":" raw\ttab","p":"a"}',
+    '{"response":" spaced" , "p":"a"}',
+    '{"response":"","p":"ab"}',
+    '{"response":"","usage":{"prompt_tokens":3,"completion_tokens":9,"total_tokens":12}}',
+    '{"response":"","p":"a","usage":{"prompt_tokens":3,"completion_tokens":10,"total_tokens":13},"x":"y"}',
+    "[DONE]",
+  ];
+  const warn = console.warn;
+  console.warn = () => {}; // the raw-tab chunk is invalid JSON: logged and skipped either way
+  try {
+    for (const options of [{}, { toolNames: ["f"] }, { stop: ["zz"] }]) {
+      const asStrings = run(options, stream);
+      const asObjects = run(options, stream.map((s) => {
+        try {
+          return s === "[DONE]" ? s : JSON.parse(s);
+        } catch {
+          return s;
+        }
+      }));
+      assert.deepEqual(asStrings, asObjects);
+      assert.equal(summary(asStrings).text, 'Hello wörld 😀 "q"\n bare pad-empty odd pad <b> {x} spaced');
+    }
+  } finally {
+    console.warn = warn;
+  }
+  const normalizer = new CompletionNormalizer({});
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = (...args) => {
+    parses++;
+    return parse(...args);
+  };
+  try {
+    for (let i = 0; i < 1000; i++) normalizer.event(`{"response":"t${i} ","p":"abcdefgh"}`);
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.equal(parses, 0);
+});

@@ -62,6 +62,12 @@ export class CompletionNormalizer {
     if (this.stopped) return parts;
     let event = payload;
     if (typeof payload === "string") {
+      const token = nativeToken(payload);
+      if (token !== null) {
+        this.sawEvent = true;
+        this.text(token, parts);
+        return parts;
+      }
       const known = this.deltaShapes.read(payload);
       if (known) {
         this.sawEvent = true;
@@ -356,6 +362,26 @@ export class CompletionNormalizer {
   }
 }
 
+// Native streams send {"response":"<token>","p":"<padding>"} per token (the padding, a-z0-9, varies
+// in length: llama-3.1-8b-native-text.sse). Exactly that, with a plain token (no escape, no
+// control character), is read without a full parse; anything else is parsed.
+const NATIVE_HEAD = '{"response":"';
+const NATIVE_PAD = '","p":"';
+const UNSAFE_IN_STRING = /[\\\u0000-\u001f]/;
+
+function nativeToken(payload) {
+  if (payload.slice(0, NATIVE_HEAD.length) !== NATIVE_HEAD) return null;
+  const end = payload.indexOf('"', NATIVE_HEAD.length);
+  const last = payload.length - 1;
+  if (end === -1 || payload.charCodeAt(last) !== 125 /* } */) return null;
+  const text = payload.slice(NATIVE_HEAD.length, end);
+  if (UNSAFE_IN_STRING.test(text)) return null;
+  if (end === last - 1) return text;
+  const pad = end + NATIVE_PAD.length;
+  if (payload.slice(end, pad) !== NATIVE_PAD || payload.charCodeAt(last - 1) !== 34 /* " */) return null;
+  return /^[a-z0-9]*$/.test(payload.slice(pad, last - 1)) ? text : null;
+}
+
 // OpenAI-shaped streams send one chunk per token, each repeating the same envelope:
 //   {"id":...,"object":...,"created":...,"model":...,"choices":[{"index":0,"delta":{"content":"tok"},
 //    "logprobs":null,"finish_reason":null}],"usage":{...}}
@@ -383,7 +409,7 @@ class DeltaShapes {
       const rest = end + shape.mid.length;
       if (end === -1 || payload.slice(end, rest) !== shape.mid) return null;
       const text = payload.slice(start, end);
-      if (/[\\\u0000-\u001f]/.test(text) || payload.charCodeAt(payload.length - 1) !== 125 /* } */) return null;
+      if (UNSAFE_IN_STRING.test(text) || payload.charCodeAt(payload.length - 1) !== 125 /* } */) return null;
       if (rest === payload.length - 1) return { key: shape.key, text, usage: null };
       if (payload.slice(rest, rest + USAGE_FIELD.length) !== USAGE_FIELD) return null;
       const usageText = payload.slice(rest + USAGE_FIELD.length, -1);
@@ -400,7 +426,7 @@ class DeltaShapes {
   }
 
   learn(payload, event) {
-    if (this.shapes.length >= DELTA_KEYS.length || typeName(event) !== "object") return;
+    if (this.shapes.length >= DELTA_KEYS.length || typeName(event) !== "object" || !Array.isArray(event.choices)) return;
     const keys = Object.keys(event);
     const at = keys.indexOf("choices");
     if (at === -1 || !keys.slice(0, at).every((k) => ENVELOPE_KEYS.has(k))) return;
