@@ -393,7 +393,7 @@ function nativeToken(payload) {
 const ENVELOPE_KEYS = new Set(["id", "object", "created", "model", "system_fingerprint"]);
 const DELTA_KEYS = ["content", "reasoning_content", "reasoning"];
 const USAGE_FIELD = ',"usage":';
-const FLAT_USAGE = /^\{"[a-z_]{1,40}":(?:0|[1-9]\d{0,14})(?:,"[a-z_]{1,40}":(?:0|[1-9]\d{0,14})){0,15}\}$/;
+const FLAT_USAGE = /^\{"[a-z_]+":(?:0|[1-9][0-9]*)(?:,"[a-z_]+":(?:0|[1-9][0-9]*))*\}$/;
 
 class DeltaShapes {
   constructor() {
@@ -414,7 +414,7 @@ class DeltaShapes {
       if (payload.slice(rest, rest + USAGE_FIELD.length) !== USAGE_FIELD) return null;
       const usageText = payload.slice(rest + USAGE_FIELD.length, -1);
       // Usage as flat counts (what every recorded stream sends) is read only when needed.
-      if (FLAT_USAGE.test(usageText)) return { key: shape.key, text, usageText };
+      if (usageText.length < 512 && FLAT_USAGE.test(usageText)) return { key: shape.key, text, usageText };
       try {
         const usage = JSON.parse(usageText);
         return typeName(usage) === "object" ? { key: shape.key, text, usage } : null;
