@@ -50,6 +50,10 @@ USER_TOKEN_URL = "https://dash.cloudflare.com/profile/api-tokens"
 ACCOUNT_TOKEN_URL = "https://dash.cloudflare.com/"
 
 
+class TokenAuditError(FlaregateError):
+    """The audit itself broke in a way it does not know (not a verdict about the token)."""
+
+
 class TokenPermissionError(FlaregateError):
     """The token cannot do what the deployment needs (raised by :func:`require_deployable`)."""
 
@@ -281,7 +285,34 @@ def audit_token(
     *,
     now: datetime | None = None,
 ) -> AuditReport:
-    """Audit the client's token for ``features`` on ``account_id`` (and ``zone_id``)."""
+    """Audit the client's token for ``features`` on ``account_id`` (and ``zone_id``).
+
+    Anything the audit does not expect (an SDK that cannot build its headers, an answer of a
+    shape it does not know) becomes one :class:`TokenAuditError` saying so, never a traceback.
+    """
+    try:
+        return _audit(client, account_id, features, zone_id, now)
+    except FlaregateError:
+        raise
+    except Exception as err:
+        detail = f"{err.__class__.__name__}: {err}"
+        token = getattr(client, "api_token", None)
+        if token:
+            detail = detail.replace(token, "[token]")
+        raise TokenAuditError(
+            f"the token check failed unexpectedly ({detail}). Nothing was changed. Check "
+            "CLOUDFLARE_API_TOKEN and CLOUDFLARE_BASE_URL, retry, and report this if it persists "
+            "(a deploy can go ahead without the check: --skip-checks)"
+        ) from None
+
+
+def _audit(
+    client: Cloudflare,
+    account_id: str,
+    features: Iterable[str],
+    zone_id: str | None,
+    now: datetime | None,
+) -> AuditReport:
     features = list(dict.fromkeys(["core", *features]))
     needed = needed_for(features)
     now = now or datetime.now(UTC)
