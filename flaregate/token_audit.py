@@ -649,10 +649,9 @@ def _probe(client: Cloudflare, row: Row, report: AuditReport) -> None:
             before + "; " if before else ""
         ) + "pass --zone-id to check zone permissions"
         return
-    path, params = p.probe.render(report.account_id, report.zone_id)
     shown = p.probe.describe()
     try:
-        client.get(path, cast_to=object, options={"params": params})
+        p.probe.call(client, report.account_id, report.zone_id)
     except cloudflare.APIStatusError as err:
         codes = set(error_codes(err))
         if err.status_code == 403 or codes & PERMISSION_ERROR_CODES:
@@ -678,12 +677,19 @@ def _probe(client: Cloudflare, row: Row, report: AuditReport) -> None:
         row.evidence = f"{shown} failed ({_failure(err)})"
         return
     row.via = "probe"
-    if p.access == "Read":
+    self_read = SELF_READ_PERMISSIONS[report.owner or "user"]
+    if p.access == "Read" and p.probe.conclusive:
         row.state = "granted"
         row.evidence = f"{shown} succeeded"
+    elif p.access == "Read":
+        row.state = "unverified"
+        row.evidence = (
+            f"{shown} succeeded, but {p.probe.inconclusive_because}. Let the token read its own "
+            f"policies ({self_read}) to confirm it"
+        )
     else:
         row.state = "unverified"
         row.evidence = (
             f"{shown} succeeded, so Read access works; a read cannot prove Edit. Let the token "
-            f"read its own policies ({SELF_READ_PERMISSIONS[report.owner or 'user']}) to confirm it"
+            f"read its own policies ({self_read}) to confirm it"
         )

@@ -78,6 +78,21 @@ PERMISSION_GROUPS: list[dict[str, Any]] = [
 GROUP_ID = {g["name"]: g["id"] for g in PERMISSION_GROUPS}
 GROUP_NAME = {g["id"]: g["name"] for g in PERMISSION_GROUPS}
 
+# Accepted Permissions of Zone Details (GET /zones/{zone_id}), as the API reference lists them
+# (https://developers.cloudflare.com/api/resources/zones/methods/get/): besides Zone Read/Write,
+# DNS, SSL and Certificates, Workers Scripts and Workers Routes, among many more not modelled.
+ZONE_DETAILS_ACCEPTS = [
+    "Zone Read",
+    "Zone Write",
+    "DNS Read",
+    "DNS Write",
+    "SSL and Certificates Read",
+    "SSL and Certificates Write",
+    "Workers Scripts Read",
+    "Workers Scripts Write",
+    "Workers Routes Write",
+]
+
 ALL_DEPLOY = [
     "Workers Scripts Write",
     "Workers KV Storage Write",
@@ -500,7 +515,8 @@ class FakeCloudflare:
             self._require(token, ["AI Gateway Read", "AI Gateway Write"], m[1])
             return []
         if m := re.fullmatch(r"/zones/(\w+)", path):
-            self._require_zone(token, ["Zone Read", "Zone Write"], m[1])
+            # Zone Details accepts far more than Zone Read (API reference, Accepted Permissions).
+            self._require_zone(token, ZONE_DETAILS_ACCEPTS, m[1])
             return {"id": m[1], "name": "example.com", "account": {"id": self.zones[m[1]]}}
         if m := re.fullmatch(r"/zones/(\w+)/dns_records", path):
             self._require_zone(token, ["DNS Read", "DNS Write"], m[1])
