@@ -155,7 +155,7 @@ def _print_report(report) -> None:
     table = Table("model", "check", "result", "latency", "first token", "detail")
     for r in report.results:
         model = "(deployment)" if r.model is None else escape(r.model)
-        if r.model and r.model == report.default_model:
+        if r.model and r.core:
             model += " [bold](default)[/]"
         table.add_row(
             model,

@@ -17,6 +17,12 @@ const BROKEN = {
   "@cf/meta/llama-3.2-3b-instruct": "no-tool-call",
   // An embedding model that fails.
   "@cf/baai/bge-m3": "error",
+  // A stream that starts, then fails (the binding's stream errors after the first read).
+  "@cf/meta/llama-3.1-8b-instruct-fast": "stream-dies",
+  // Calls the tool, but without the required argument.
+  "@cf/ibm-granite/granite-4.0-h-micro": "bad-tool-args",
+  // Asked for JSON, answers with prose.
+  "@hf/nousresearch/hermes-2-pro-mistral-7b": "prose-not-json",
 };
 
 const encoder = new TextEncoder();
@@ -39,6 +45,16 @@ function sse(events) {
     start(controller) {
       controller.enqueue(encoder.encode(text));
       controller.close();
+    },
+  });
+}
+
+function dyingStream(text) {
+  let reads = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (reads++ === 0) controller.enqueue(encoder.encode(`data: ${JSON.stringify({ response: text.slice(0, 2) })}\n\n`));
+      else controller.error(bindingError("3043: Internal server error"));
     },
   });
 }
@@ -74,17 +90,19 @@ function wantsJson(inputs) {
 
 function chatAnswer(facts, inputs, broken) {
   const tool = broken === "no-tool-call" ? null : offeredTool(inputs);
+  const args = broken === "bad-tool-args" ? { town: "Paris" } : { city: "Paris" };
   let text = "pong";
   if (tool && inputs?.tools) {
-    return { response: null, tool_calls: [{ name: tool, arguments: { city: "Paris" } }], usage: USAGE };
+    return { response: null, tool_calls: [{ name: tool, arguments: args }], usage: USAGE };
   }
-  if (tool) text = JSON.stringify({ tool_calls: [{ name: tool, arguments: { city: "Paris" } }] });
+  if (tool) text = JSON.stringify({ tool_calls: [{ name: tool, arguments: args }] });
   else if (broken === "no-tool-call" && offeredTool(inputs)) text = "I cannot look up the weather.";
-  else if (wantsJson(inputs)) text = '{"ok": true}';
+  else if (wantsJson(inputs)) text = broken === "prose-not-json" ? "Sure! Here is your object: ok" : '{"ok": true}';
   // DeepSeek R1 distills and QwQ start thinking without an opening tag (fixture
   // deepseek-r1-think-no-open-tag.json): the answer follows the closing one.
   if (facts?.reasoning === "think_tags_no_open") text = "The user wants a short answer.</think>\n\n" + text;
   if (!inputs?.stream) return { response: text, tool_calls: [], usage: USAGE };
+  if (broken === "stream-dies") return dyingStream(text);
   const pieces = text.match(/.{1,3}/gs) ?? [];
   return sse([...pieces.map((p) => ({ response: p })), { response: "", usage: USAGE }]);
 }

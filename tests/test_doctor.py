@@ -30,6 +30,17 @@ ERROR_MODEL = "@cf/qwen/qwq-32b"
 HANGING_MODEL = "@cf/google/gemma-3-12b-it"
 NO_TOOLS_MODEL = "@cf/meta/llama-3.2-3b-instruct"
 BROKEN_EMBEDDINGS = "@cf/baai/bge-m3"
+STREAM_DIES = "@cf/meta/llama-3.1-8b-instruct-fast"
+BAD_TOOL_ARGS = "@cf/ibm-granite/granite-4.0-h-micro"
+PROSE_NOT_JSON = "@hf/nousresearch/hermes-2-pro-mistral-7b"
+BROKEN_CHAT = {
+    ERROR_MODEL,
+    HANGING_MODEL,
+    NO_TOOLS_MODEL,
+    STREAM_DIES,
+    BAD_TOOL_ARGS,
+    PROSE_NOT_JSON,
+}
 DEFAULT_ID = "@cf/mistralai/mistral-small-3.1-24b-instruct"  # gpt-4o-mini in models.json
 TIMEOUT = "2"
 
@@ -82,7 +93,7 @@ def test_every_catalog_model_is_checked_and_healthy_ones_pass(full_report):
     chat = {m["id"] for m in catalog["models"] if m["type"] == "chat"}
     embeddings = {m["id"] for m in catalog["models"] if m["type"] == "embeddings"}
     assert chat | embeddings == set(models) - {None}
-    for model in chat - {ERROR_MODEL, HANGING_MODEL, NO_TOOLS_MODEL}:
+    for model in chat - BROKEN_CHAT:
         assert set(models[model]) == {"chat", "stream", "tool call", "json mode"}
         assert all(r["ok"] for r in models[model].values()), models[model]
         assert models[model]["stream"]["first_token_ms"] is not None
@@ -121,6 +132,20 @@ def test_a_model_that_never_calls_the_tool_fails_only_that_check(full_report):
     assert all(checks[c]["ok"] for c in ("chat", "stream", "json mode"))
 
 
+@pytest.mark.parametrize(
+    "model, check, says",
+    [
+        (STREAM_DIES, "stream", "error in the stream: upstream_error"),
+        (BAD_TOOL_ARGS, "tool call", "lack the required 'city'"),
+        (PROSE_NOT_JSON, "json mode", "not JSON"),
+    ],
+)
+def test_each_way_a_model_breaks_fails_exactly_that_check(full_report, model, check, says):
+    checks = by_model(full_report[1])[model]
+    assert checks[check]["status"] == "failed" and says in checks[check]["error"], checks[check]
+    assert all(r["ok"] for name, r in checks.items() if name != check), checks
+
+
 def test_a_failing_embedding_model_is_reported(full_report):
     checks = by_model(full_report[1])[BROKEN_EMBEDDINGS]
     assert not checks["embeddings"]["ok"] and "Capacity" in checks["embeddings"]["error"]
@@ -131,9 +156,15 @@ def test_exit_code_follows_the_core_checks_only(full_report, gateway):
     assert report["ok"] is True and result.exit_code == 0  # broken models are not core
     core = [r for r in report["results"] if r["core"]]
     assert {r["model"] for r in core} == {None, DEFAULT_ID}
-    broken_default = run(gateway, "--json", "--default-model", ERROR_MODEL, "--models", "tiny")
+    broken_default = run(gateway, "--json", "--default-model", ERROR_MODEL, "--models", DEFAULT_ID)
     assert broken_default.exit_code == 1
     assert json.loads(broken_default.stdout)["ok"] is False
+
+
+def test_the_default_model_asked_for_by_alias_is_core(gateway):
+    result = run(gateway, "--json", "--models", "gpt-4.1-nano", "--default-model", "gpt-4.1-nano")
+    core = {r["model"] for r in json.loads(result.stdout)["results"] if r["core"]}
+    assert core == {None, "gpt-4.1-nano"} and result.exit_code == 0
 
 
 def test_a_wrong_key_fails_the_auth_core_check(gateway):
