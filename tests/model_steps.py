@@ -21,13 +21,14 @@ def _sse(events: list[dict]) -> str:
     return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
 
-def native_tool_call(name: str, arguments: dict) -> dict:
+def native_tool_call(name: str, arguments: dict, text: str = "") -> dict:
+    """`text`: what the model says before its call (a text event first when streamed)."""
     call = {"name": name, "arguments": arguments}
+    events = [{"response": text}] if text else []
+    events += [{"response": "", "tool_calls": [call]}, {"response": "", "usage": USAGE}]
     return {
-        "sse": _sse(
-            [{"response": "", "tool_calls": [call]}, {"response": "", "usage": USAGE}],
-        ),
-        "object": {"response": "", "tool_calls": [call], "usage": USAGE},
+        "sse": _sse(events),
+        "object": {"response": text, "tool_calls": [call], "usage": USAGE},
     }
 
 
