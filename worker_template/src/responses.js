@@ -178,7 +178,8 @@ function responsesToChatBody(body, offered, previous, trusted) {
     }
     chat.max_completion_tokens = body.max_output_tokens;
   }
-  for (const field of ["temperature", "top_p"]) if (body[field] !== undefined) chat[field] = body[field];
+  // prompt_cache_key and parallel_tool_calls mean the same in chat: whatever chat does with them.
+  for (const field of ["temperature", "top_p", "prompt_cache_key", "parallel_tool_calls"]) if (body[field] !== undefined) chat[field] = body[field];
   if (body.reasoning !== undefined && body.reasoning !== null) {
     if (typeName(body.reasoning) !== "object") {
       throw invalidRequest(`Invalid type for 'reasoning': expected an object, but got ${typeName(body.reasoning)} instead.`, "reasoning", "invalid_type");
