@@ -112,7 +112,8 @@ async function resolveInputs(ctx, input) {
   const records = new Map();
   for (const [i, item] of input.entries()) {
     if (typeName(item) !== "object") continue;
-    if (item.type === "item_reference") {
+    // An item reference's `type` is optional: an item that is only an `id` is one too.
+    if (item.type === "item_reference" || (item.type === undefined && item.role === undefined && typeof item.id === "string")) {
       const id = typeof item.id === "string" ? item.id : "";
       const responseId = responseIdOfItem(id);
       if (responseId && !records.has(responseId)) records.set(responseId, await loadStoredResponse(ctx, responseId));
