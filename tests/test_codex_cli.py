@@ -22,12 +22,32 @@ OPENAI_DIALECT = "@cf/qwen/qwen3-30b-a3b-fp8"
 THOUGHT = "I should run the command the user asked for."
 
 
-def run_codex(worker, api_key, tmp_path: Path, model: str, prompt: str) -> list[dict]:
+CATALOG = REPO / "tests" / "fixtures" / "codex" / "model-catalog-gpt-5.5.json"
+
+
+def run_codex(
+    worker,
+    api_key,
+    tmp_path: Path,
+    model: str,
+    prompt: str,
+    gpt5_metadata: bool = False,
+    sandbox: str = "read-only",
+) -> list[dict]:
     home = tmp_path / "codex-home"
     home.mkdir()
+    settings = ""
+    if gpt5_metadata:
+        # Codex's own GPT-5.5 metadata under this model's name (tests/fixtures/codex/README.md):
+        # Codex then sends the freeform apply_patch custom tool, as it does to OpenAI.
+        catalog = json.loads(CATALOG.read_text())
+        catalog["models"][0]["slug"] = model
+        (home / "catalog.json").write_text(json.dumps(catalog))
+        settings = (
+            f'model_catalog_json = "{home / "catalog.json"}"\nmodel_reasoning_summary = "auto"\n'
+        )
     (home / "config.toml").write_text(
-        f'model = "{model}"\n'
-        'model_provider = "flaregate"\n'
+        f'model = "{model}"\n' + settings + 'model_provider = "flaregate"\n'
         "[model_providers.flaregate]\n"
         'name = "flaregate"\n'
         f'base_url = "{worker.base_url}"\n'
@@ -37,7 +57,7 @@ def run_codex(worker, api_key, tmp_path: Path, model: str, prompt: str) -> list[
         "request_max_retries = 0\n"
         "stream_max_retries = 0\n"
     )
-    workdir = tmp_path / "project"
+    workdir = tmp_path / "project"  # Codex's working directory: where its commands and patches act
     workdir.mkdir()
     env = {
         "PATH": os.environ["PATH"],
@@ -46,7 +66,7 @@ def run_codex(worker, api_key, tmp_path: Path, model: str, prompt: str) -> list[
         "FLAREGATE_KEY": api_key,
     }
     result = subprocess.run(
-        [str(CODEX), "exec", "--skip-git-repo-check", "--json", prompt],
+        [str(CODEX), "exec", "--skip-git-repo-check", "--json", "--sandbox", sandbox, prompt],
         capture_output=True,
         text=True,
         timeout=120,
@@ -107,3 +127,36 @@ def test_codex_runs_exec_command_and_sends_the_output_back(
     assert "flaregate-ok" in message["text"]
     if dialect == "openai":
         assert [r["text"] for r in items(events, "reasoning")] == [THOUGHT]
+
+
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from flaregate\n*** End Patch\n"
+
+
+@pytest.mark.parametrize(
+    "model, call, dialect",
+    [
+        (NATIVE, native_tool_call("apply_patch", {"input": PATCH}), "native"),
+        (
+            OPENAI_DIALECT,
+            openai_tool_call("apply_patch", {"input": PATCH}, reasoning="Create the file."),
+            "openai",
+        ),
+    ],
+)
+def test_codex_applies_a_patch_through_its_custom_apply_patch_tool(
+    worker, api_key, tmp_path, model, call, dialect
+):
+    # With GPT-5 metadata Codex offers apply_patch as a custom tool with a Lark grammar; the
+    # model's call must come back as a custom_tool_call for Codex to apply it, and Codex's
+    # custom_tool_call_output must reach the model on the next step.
+    prompt = agent(call, {"afterTool": "Patch result: ", "dialect": dialect})
+    events = run_codex(
+        worker, api_key, tmp_path, model, prompt, gpt5_metadata=True, sandbox="workspace-write"
+    )
+    (change,) = items(events, "file_change")
+    assert change["status"] == "completed"
+    assert [c["kind"] for c in change["changes"]] == ["add"]
+    assert (tmp_path / "project" / "hello.txt").read_text() == "hello from flaregate\n"
+    (message,) = items(events, "agent_message")
+    assert message["text"].startswith("Patch result: ")
+    assert "A hello.txt" in message["text"]

@@ -73,16 +73,19 @@ function requireName(tool, where) {
   }
 }
 
-// The grammar is the model's only guide to the input's shape: it goes into the description.
+// The grammar is the model's only guide to the input's shape: it goes into the description,
+// with how the free-form input travels here (descriptions written for OpenAI often say "do not
+// wrap it in JSON").
 function customToolDescription(tool, where) {
   const text = typeof tool.description === "string" ? tool.description : "";
+  const how = "Give the tool's whole input, as plain text, in the string argument `input`.";
   const format = tool.format;
-  if (format === undefined || format === null || format.type === "text") return text;
+  if (format === undefined || format === null || format.type === "text") return `${text}\n\n${how}`.trim();
   if (typeName(format) !== "object" || format.type !== "grammar" || typeof format.definition !== "string") {
     throw invalidRequest(`Invalid '${where}.format': expected {"type": "text"} or {"type": "grammar", "syntax": "lark" | "regex", "definition": ...}.`, `${where}.format`, "invalid_value");
   }
   const syntax = format.syntax === "regex" ? "regular expression" : "Lark grammar";
-  return `${text}\n\nThe input must match this ${syntax} exactly:\n${format.definition}`.trim();
+  return `${text}\n\n${how} It must match this ${syntax} exactly:\n${format.definition}`.trim();
 }
 
 // The request's own tools, as a response echoes them (hosted tools left out: they were not used).
