@@ -32,7 +32,10 @@ def native_tool_call(name: str, arguments: dict, text: str = "") -> dict:
     }
 
 
-def openai_tool_call(name: str, arguments: dict, reasoning: str = "", call_id: str = "") -> dict:
+def openai_tool_call(
+    name: str, arguments: dict, reasoning: str = "", call_id: str = "", piece: int = 0
+) -> dict:
+    """`piece`: argument fragments of this many characters (default: two halves)."""
     call_id = call_id or "chatcmpl-tool-" + hashlib.sha256(name.encode()).hexdigest()[:16]
     envelope = {
         "id": "chatcmpl-3b9d7c1e",
@@ -40,7 +43,8 @@ def openai_tool_call(name: str, arguments: dict, reasoning: str = "", call_id: s
         "model": "@cf/qwen/qwen3-30b-a3b-fp8",
     }
     args = json.dumps(arguments)
-    half = len(args) // 2
+    piece = piece or (len(args) + 1) // 2
+    fragments = [args[i : i + piece] for i in range(0, len(args), piece)]
 
     def chunk(delta: dict, finish: str | None = None) -> dict:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -57,8 +61,7 @@ def openai_tool_call(name: str, arguments: dict, reasoning: str = "", call_id: s
                 ]
             }
         ),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[:half]}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]}),
+        *[chunk({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}) for f in fragments],
         chunk({"content": ""}, "tool_calls"),
         {**envelope, "object": "chat.completion.chunk", "choices": [], "usage": USAGE},
     ]

@@ -201,6 +201,8 @@ def test_a_custom_tool_call_comes_back_as_custom_tool_call_whole_and_streamed(
     deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
     (done,) = [e for e in events if e["type"] == "response.custom_tool_call_input.done"]
     assert "".join(deltas) == done["input"] == PATCH
+    if model == OPENAI_DIALECT:  # arguments arrive in fragments: so does the input
+        assert len(deltas) >= 2
     item_done = [e for e in events if e["type"] == "response.output_item.done"][-1]
     assert item_done["item"]["type"] == "custom_tool_call"
     assert item_done["item"]["input"] == PATCH
@@ -210,6 +212,18 @@ def test_a_custom_tool_call_comes_back_as_custom_tool_call_whole_and_streamed(
     with client.responses.stream(**body) as stream:
         final = stream.get_final_response()
     assert [o.input for o in final.output if o.type == "custom_tool_call"] == [PATCH]
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7])
+def test_custom_tool_input_streams_as_it_is_decoded_even_split_inside_escapes(http, piece):
+    tricky = 'line "one"\n\ttab \\ back caf\u00e9 \u2603 \U0001f600 end'
+    step = openai_tool_call("apply_patch", {"input": tricky}, piece=piece)
+    body = {"model": OPENAI_DIALECT, "input": agent(step), "tools": [APPLY_PATCH]}
+    events, _ = raw_stream(http, body)
+    deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    (done,) = [e for e in events if e["type"] == "response.custom_tool_call_input.done"]
+    assert "".join(deltas) == done["input"] == tricky
+    assert len(deltas) > 5
 
 
 def test_custom_tool_call_and_output_sent_back_become_a_call_and_its_result(http):

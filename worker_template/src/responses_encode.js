@@ -2,7 +2,7 @@
 // function_call, custom_tool_call) and the official stream events with sequence numbers.
 import { ApiError, newId } from "./http.js";
 import { outputItemId } from "./item_store.js";
-import { customToolInput, toolForCall } from "./responses_tools.js";
+import { CustomInputStream, customToolInput, toolForCall } from "./responses_tools.js";
 import { SSE_ENCODER } from "./sse.js";
 
 const REASONING_SUMMARIES = ["auto", "concise", "detailed"];
@@ -50,7 +50,7 @@ export class ResponseBuilder {
   constructor(response, { toolMap = null, sealer = null } = {}) {
     this.response = response;
     this.open = null; // {kind: "message"|"reasoning", item, index, text}
-    this.calls = new Map(); // part index -> {item, index, custom, args}
+    this.calls = new Map(); // part index -> {item, index, custom (a CustomInputStream), args}
     this.usage = null;
     this.toolMap = toolMap;
     this.sealer = sealer;
@@ -83,10 +83,11 @@ export class ResponseBuilder {
       case "tool_args": {
         const call = this.calls.get(part.index);
         if (!call || !part.text) return [];
-        // A custom tool's input is inside the arguments JSON: it is sent whole at the end.
+        // A custom tool's input is inside the arguments JSON: decoded from it as it arrives.
         if (call.custom) {
           call.args += part.text;
-          return [];
+          const delta = call.custom.push(part.text);
+          return delta ? [{ type: "response.custom_tool_call_input.delta", item_id: call.item.id, output_index: call.index, delta }] : [];
         }
         call.item.arguments += part.text;
         return [{ type: "response.function_call_arguments.delta", item_id: call.item.id, output_index: call.index, delta: part.text }];
@@ -172,7 +173,7 @@ export class ResponseBuilder {
     const events = this.closeOpen("completed");
     const index = this.response.output.length;
     const tool = this.toolMap ? toolForCall(this.toolMap, part.name) : null;
-    const custom = tool?.kind === "custom";
+    const custom = tool?.kind === "custom" ? new CustomInputStream() : null;
     const name = tool ? tool.name : part.name;
     const item = custom
       ? { id: this.itemId("ctc_"), type: "custom_tool_call", status: "in_progress", call_id: part.id, name, input: "" }
@@ -212,7 +213,8 @@ export class ResponseBuilder {
       item.status = status;
       if (custom) {
         item.input = customToolInput(args);
-        if (item.input) events.push({ type: "response.custom_tool_call_input.delta", item_id: item.id, output_index: index, delta: item.input });
+        const rest = custom.rest(item.input);
+        if (rest) events.push({ type: "response.custom_tool_call_input.delta", item_id: item.id, output_index: index, delta: rest });
         events.push({ type: "response.custom_tool_call_input.done", item_id: item.id, output_index: index, input: item.input });
       } else {
         events.push({ type: "response.function_call_arguments.done", item_id: item.id, output_index: index, arguments: item.arguments });

@@ -179,3 +179,75 @@ export function customToolInput(args) {
   }
   return args === "{}" ? "" : args;
 }
+
+// Streams a custom tool's input while the model is still writing its arguments: decodes the
+// JSON string value of `input` from `{"input": "...` as fragments arrive (escapes split across
+// fragments wait for their end). Arguments of any other shape stream nothing until the end,
+// when customToolInput has the last word. Linear: each character is looked at once.
+const CUSTOM_INPUT_OPENING = /^\s*\{\s*"input"\s*:\s*"/;
+const JSON_ESCAPE = /^\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/;
+
+export class CustomInputStream {
+  constructor() {
+    this.raw = "";
+    this.pos = -1; // where the string value's undecoded part starts; -1 before the opening
+    this.state = "opening"; // "opening" | "string" | "closed" | "other"
+    this.sent = "";
+    this.held = ""; // a high surrogate waiting for its pair
+  }
+
+  // Appends a fragment of the arguments; returns the input text it completes (may be "").
+  push(fragment) {
+    this.raw += fragment;
+    if (this.state === "opening") {
+      const match = CUSTOM_INPUT_OPENING.exec(this.raw);
+      if (!match) {
+        // Still possibly a prefix of the opening, unless it has grown past any such prefix.
+        if (this.raw.length > 64 || /[^\s{"input:]/.test(this.raw)) this.state = "other";
+        return "";
+      }
+      this.state = "string";
+      this.pos = match[0].length;
+    }
+    if (this.state !== "string") return "";
+    let out = "";
+    let i = this.pos;
+    while (i < this.raw.length) {
+      const c = this.raw[i];
+      if (c === '"') {
+        this.state = "closed";
+        i++;
+        break;
+      }
+      if (c !== "\\") {
+        out += c;
+        i++;
+        continue;
+      }
+      const escape = JSON_ESCAPE.exec(this.raw.slice(i, i + 6));
+      if (!escape) {
+        if (this.raw.length - i < 6) break; // the rest of the escape is still to come
+        this.state = "other";
+        break;
+      }
+      out += JSON.parse(`"${escape[0]}"`);
+      i += escape[0].length;
+    }
+    this.pos = i;
+    // A surrogate pair split across deltas would reach clients as two broken characters.
+    out = this.held + out;
+    this.held = "";
+    const last = out.charCodeAt(out.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff && this.state === "string") {
+      this.held = out.slice(-1);
+      out = out.slice(0, -1);
+    }
+    this.sent += out;
+    return out;
+  }
+
+  // The part of the final input not sent yet ("" when the stream already sent it all).
+  rest(input) {
+    return input.startsWith(this.sent) ? input.slice(this.sent.length) : "";
+  }
+}
