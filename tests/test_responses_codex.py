@@ -551,3 +551,24 @@ def test_an_unresolvable_item_reference_is_a_400_naming_it(http, worker):
         assert r.status_code == 400, r.text
         assert r.json()["error"]["param"] == "input[1]"
         assert ref in r.json()["error"]["message"]
+
+
+def test_references_to_several_earlier_responses_all_resolve(http):
+    answers = [
+        post(http, {"model": NATIVE, "input": agent({"text": f"Answer {n}."})}).json()
+        for n in (1, 2, 3)
+    ]
+    conversation = []
+    for n, answer in enumerate(answers, 1):
+        conversation += [
+            {"role": "user", "content": f"Question {n}"},
+            {"type": "item_reference", "id": answer["output"][0]["id"]},
+        ]
+    r = post(http, {"model": NATIVE, "input": [*conversation, {"role": "user", "content": "echo"}]})
+    assert r.status_code == 200, r.text
+    messages = sent_to_model(r.json())["messages"]
+    assert [m["content"] for m in messages if m["role"] == "assistant"] == [
+        "Answer 1.",
+        "Answer 2.",
+        "Answer 3.",
+    ]

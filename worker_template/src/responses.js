@@ -109,21 +109,22 @@ async function loadPrevious(ctx, id) {
 async function resolveInputs(ctx, input) {
   const trusted = { items: new Map(), vouched: new Set(), reasoning: new Map() };
   if (!Array.isArray(input)) return trusted;
-  const records = new Map();
-  for (const [i, item] of input.entries()) {
-    if (typeName(item) !== "object") continue;
+  const isReference = (item) => typeName(item) === "object"
     // An item reference's `type` is optional: an item that is only an `id` is one too.
-    if (item.type === "item_reference" || (item.type === undefined && item.role === undefined && typeof item.id === "string")) {
+    && (item.type === "item_reference" || (item.type === undefined && item.role === undefined && typeof item.id === "string"));
+  // Every earlier response referenced is read once, all at the same time.
+  const responseIds = new Set(input.filter(isReference).map((item) => responseIdOfItem(String(item.id ?? ""))).filter(Boolean));
+  const records = new Map(await Promise.all([...responseIds].map(async (id) => [id, await loadStoredResponse(ctx, id)])));
+  for (const [i, item] of input.entries()) {
+    if (isReference(item)) {
       const id = typeof item.id === "string" ? item.id : "";
-      const responseId = responseIdOfItem(id);
-      if (responseId && !records.has(responseId)) records.set(responseId, await loadStoredResponse(ctx, responseId));
-      const found = records.get(responseId)?.response.output.find((o) => o.id === id);
+      const found = records.get(responseIdOfItem(id))?.response.output.find((o) => o.id === id);
       if (!found) {
         throw invalidRequest(`Item with id '${id}' in 'input[${i}]' not found. Item references resolve to items of responses created with 'store' left true (kept 30 days, for the API key that created them); otherwise send the item itself.`, `input[${i}]`, "item_not_found");
       }
       trusted.items.set(item, found);
       trusted.vouched.add(found);
-    } else if (item.type === "reasoning" && item.encrypted_content !== undefined && item.encrypted_content !== null) {
+    } else if (typeName(item) === "object" && item.type === "reasoning" && item.encrypted_content !== undefined && item.encrypted_content !== null) {
       const opened = await openReasoning(ctx.env, ctx.keyId, item.encrypted_content);
       if (opened.text === null && !opened.dropped) {
         throw invalidRequest(`The encrypted_content of 'input[${i}]' could not be verified: it was not produced by this gateway for this API key, or it was altered. Send reasoning items back exactly as you received them.`, `input[${i}].encrypted_content`, "invalid_encrypted_content");
