@@ -137,6 +137,22 @@ def test_a_bad_prompt_cache_key_is_a_400_naming_it(client, key):
     assert err.value.body["param"] == "prompt_cache_key"
 
 
+def test_the_responses_api_takes_prompt_cache_key_and_reports_cached_tokens(client):
+    out = client.responses.create(
+        model="gpt-4o-mini", input="echo", extra_body={"prompt_cache_key": "resp-session-1"}
+    )
+    assert echoed(out.output_text)["options"]["extraHeaders"] == {
+        "x-session-affinity": "resp-session-1"
+    }
+    name = "kimi-k2.6-cached-usage"
+    usage = [e["usage"] for e in sse_events(name) if e.get("usage")][-1]
+    out = client.responses.create(model="@cf/moonshotai/kimi-k2.6", input=f"fixture:{name}")
+    assert (
+        out.usage.input_tokens_details.cached_tokens
+        == usage["prompt_tokens_details"]["cached_tokens"]
+    )
+
+
 def test_cached_prompt_tokens_are_reported(client):
     name = "kimi-k2.6-tool-call-with-reasoning"
     usage = fixture_json(name)["output"]["usage"]

@@ -6,7 +6,7 @@
 // sequence numbers. Nothing is stored: previous_response_id and conversations are refused.
 import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";
-import { parseChatRequest } from "./chat_request.js";
+import { parseChatRequest, parsePromptCacheKey } from "./chat_request.js";
 import { collectResult, openStream, runWithFallbacks } from "./completion.js";
 import { invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { CompletionNormalizer } from "./normalize.js";
@@ -25,6 +25,7 @@ export async function handleResponses(ctx) {
   ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
   const chatBody = responsesToChatBody(body);
   const req = parseChatRequest(chatBody);
+  ctx.promptCacheKey = parsePromptCacheKey(body.prompt_cache_key);
   const model = resolveModel(req.model, "chat");
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);
   const stream = body.stream === true;
