@@ -104,6 +104,14 @@ def test_the_operator_can_have_the_replacement_answer(replacing_worker, stream):
     assert text == f"Hello from {replacement}."
 
 
+def test_with_replacement_a_retired_model_is_described_as_an_alias(replacing_worker):
+    client = openai.OpenAI(base_url=replacing_worker.base_url, api_key=replacing_worker.key)
+    model = client.models.retrieve(GEMMA3).model_dump()
+    assert model["id"] == GEMMA3
+    assert model["alias_for"] == RETIRED[GEMMA3]["replacement"]
+    assert model["retired"] == RETIRED[GEMMA3]
+
+
 # --- prompt caching -------------------------------------------------------------------------
 
 

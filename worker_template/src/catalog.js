@@ -25,7 +25,7 @@ const KIND_LABEL = { chat: "chat", embeddings: "embeddings", image: "image gener
 
 // Retired models stay in the catalog with their date and replacement, so a client that still
 // asks for one learns what to use instead; the operator may have their replacement answer.
-const SERVE_RETIRED_BY_REPLACEMENT = BUILTIN_SETTINGS.models?.retired === "replace";
+export const SERVE_RETIRED_BY_REPLACEMENT = BUILTIN_SETTINGS.models?.retired === "replace";
 
 export function retiredModelError(name, facts) {
   const { date, replacement } = facts.deprecated;
