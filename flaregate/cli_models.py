@@ -185,6 +185,9 @@ def _print(report, written: str | None, write: bool) -> None:
         for column in ("model", "task", "context", "tools", "reasoning", "vision", "paid plan"):
             table.add_column(column)
         for m in report.new:
+            if not m["recorded"]:
+                table.add_row(m["id"], m["task"], "(add by hand: facts not published)")
+                continue
             table.add_row(
                 m["id"],
                 m["task"],

@@ -205,6 +205,13 @@ def compare(
 
     for model in live_by_id.values():
         retire_on = model.retirement_date
+        if model.id not in known and model.type in ("embeddings", "image") and not retire_on:
+            # Shown, not recorded: the list does not publish what the Worker needs for these
+            # (dimensions and batch size, image input and output forms).
+            report.new.append(
+                {"id": model.id, "task": model.task, "type": model.type, "recorded": False}
+            )
+            continue
         if model.id in known or model.type != "chat" or model.is_lora or not model.chat_capable:
             if (
                 retire_on
@@ -221,6 +228,8 @@ def compare(
             {
                 "id": model.id,
                 "task": model.task,
+                "type": "chat",
+                "recorded": True,
                 "context_window": model.context_window,
                 "tools": entry["tools"],
                 "reasoning": entry["reasoning"],

@@ -159,6 +159,8 @@ def test_a_new_model_is_shown_with_what_its_schema_says_and_written(cf, tmp_path
     assert new == {
         "id": NEW_MODEL,
         "task": "Text Generation",
+        "type": "chat",
+        "recorded": True,
         "context_window": 524288,
         "tools": "native",
         "reasoning": "field",
@@ -190,6 +192,20 @@ def test_a_new_model_without_tool_calling_or_a_context_window_gets_safe_defaults
     (entry_,) = [m for m in sync()["overrides"]["models"] if m["id"] == NEW_MODEL]
     assert entry_["tools"] == "emulated" and entry_["dialect"] == "native"
     assert entry_["context_window"] == 8192 and "UNCONFIRMED context_window" in entry_["notes"]
+
+
+def test_a_new_embeddings_model_is_shown_but_not_recorded(cf):
+    cf.ai_models.append(listed_entry({"id": "@cf/pfnet/plamo-embedding-1b", "type": "embeddings"}))
+    report = sync()
+    assert report["new"] == [
+        {
+            "id": "@cf/pfnet/plamo-embedding-1b",
+            "task": "Text Embeddings",
+            "type": "embeddings",
+            "recorded": False,
+        }
+    ]
+    assert "@cf/pfnet/plamo-embedding-1b" not in {m["id"] for m in report["overrides"]["models"]}
 
 
 def test_lora_and_non_chat_text_models_are_not_offered_as_chat_models(cf):
