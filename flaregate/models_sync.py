@@ -198,6 +198,7 @@ def compare(
 ) -> SyncReport:
     """What differs between the live list and the catalog (built-in plus a deployment's own)."""
     today = today or datetime.now(UTC).date()
+    today_text = today.isoformat()
     catalog = load_catalog(extra_models, extra_aliases)
     known = {m["id"]: m for m in catalog["models"]}
     live_by_id = {m.id: m for m in live}
@@ -212,16 +213,13 @@ def compare(
                 {"id": model.id, "task": model.task, "type": model.type, "recorded": False}
             )
             continue
-        if model.id in known or model.type != "chat" or model.is_lora or not model.chat_capable:
-            if (
-                retire_on
-                and retire_on > today.isoformat()
-                and not is_retired(known.get(model.id, {}))
-            ):
-                if model.id in known:
-                    report.retiring.append({"id": model.id, "date": retire_on})
+        if model.id in known:
+            if retire_on and retire_on > today_text and not is_retired(known[model.id]):
+                report.retiring.append({"id": model.id, "date": retire_on})
             continue
-        if retire_on and retire_on <= today.isoformat():
+        if model.type != "chat" or model.is_lora or not model.chat_capable:
+            continue
+        if retire_on and retire_on <= today_text:
             continue
         entry = _new_entry(model, today)
         report.new.append(
@@ -247,8 +245,8 @@ def compare(
     for model_id in current:
         seen = live_by_id.get(model_id)
         if seen is None:
-            gone_ids.append((model_id, today.isoformat(), "no longer listed"))
-        elif seen.retirement_date and seen.retirement_date <= today.isoformat():
+            gone_ids.append((model_id, today_text, "no longer listed"))
+        elif seen.retirement_date and seen.retirement_date <= today_text:
             gone_ids.append((model_id, seen.retirement_date, "retired"))
     available = {i: m for i, m in current.items() if i not in {g[0] for g in gone_ids}}
     for model_id, when, why in gone_ids:
