@@ -103,6 +103,14 @@ def validate_catalog(catalog: dict[str, Any]) -> None:
                     raise CatalogError(
                         f"catalog model {model_id}: {field} must be one of {', '.join(allowed)}"
                     )
+            if not isinstance(model.get("reasoning_replay", False), bool):
+                raise CatalogError(
+                    f"catalog model {model_id}: reasoning_replay must be true or false"
+                )
+            if model.get("paid_plan", False) not in (True, False, None):
+                raise CatalogError(
+                    f"catalog model {model_id}: paid_plan must be true, false or null (unknown)"
+                )
         ids[model_id] = kind
     retired = {m["id"]: m["deprecated"] for m in catalog["models"] if m.get("deprecated")}
     for model_id, deprecation in retired.items():

@@ -79,6 +79,8 @@ def test_no_alias_points_at_a_retired_model_and_aliases_follow_capability():
         assert target not in RETIRED, alias
         if alias.startswith("gpt-4"):
             assert facts[target]["tools"] == "native", alias
+        if alias.startswith("gpt-4o"):
+            assert facts[target]["vision"], alias
         if alias[0] == "o" and alias[1].isdigit():
             assert facts[target]["reasoning"] != "none", alias
 
