@@ -30,8 +30,8 @@ from .errors import CloudflareApiError
 
 TASK_TYPES = {"Text Generation": "chat", "Text Embeddings": "embeddings", "Text-to-Image": "image"}
 PERMISSION_HINT = (
-    "the token needs Account | Workers AI | Read (`flaregate check-token --feature models_sync` "
-    "checks it)"
+    "the token needs Account | Workers AI | Read; add it to the token, or use a separate token "
+    "with just that permission (docs/permissions.md, feature models_sync)"
 )
 
 
