@@ -12,7 +12,7 @@ const BROKEN = {
   // Out of capacity: the binding throws as the real one does (errors.json: 3040).
   "@cf/qwen/qwq-32b": "error",
   // Never answers (a long timer: workerd cancels a request awaiting a promise that never settles).
-  "@cf/google/gemma-3-12b-it": "hang",
+  "@cf/aisingapore/gemma-sea-lion-v4-27b-it": "hang",
   // Answers, but never calls a tool even when asked to.
   "@cf/meta/llama-3.2-3b-instruct": "no-tool-call",
   // An embedding model that fails.
@@ -22,7 +22,7 @@ const BROKEN = {
   // Calls the tool, but without the required argument.
   "@cf/ibm-granite/granite-4.0-h-micro": "bad-tool-args",
   // Asked for JSON, answers with prose.
-  "@hf/nousresearch/hermes-2-pro-mistral-7b": "prose-not-json",
+  "@cf/qwen/qwen2.5-coder-32b-instruct": "prose-not-json",
 };
 
 const encoder = new TextEncoder();

@@ -769,6 +769,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), r"/zones/(\w+)/dns_records", "dns.records.list", F._dns_records),
     Route(("GET",), r"/certificates", "origin_ca_certificates.list", F._certificates),
     Route(("GET",), ACCOUNT_ID + r"/workers/subdomain", "workers.subdomains.get", F._subdomain),
+    # The SDK types this page's items as `object`: only the envelope and paging are checked.
     Route(("GET",), ACCOUNT_ID + r"/ai/models/search", "ai.models.list", F._ai_models_search),
     Route(("GET",), ACCOUNT_ID + r"/ai/models/schema", "ai.models.schema.get", F._ai_model_schema),
     Route(
