@@ -17,9 +17,9 @@ from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 from tests.sse_fixtures import echoed, fixture_json, sse_events
 
 STREAM_EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
-CLAUDE_CODE = json.loads(
-    (Path(__file__).parent / "fixtures" / "anthropic" / "claude-code-request.json").read_text()
-)
+FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
+CLAUDE_CODE = json.loads((FIXTURES / "claude-code-request.json").read_text())
+CLAUDE_CODE_2_1 = json.loads((FIXTURES / "claude-code-2.1.195-tool-turn.json").read_text())
 
 NATIVE = "@cf/meta/llama-3.1-8b-instruct-fp8"  # answers {response, tool_calls, usage}
 OPENAI_SHAPED = "@cf/qwen/qwen3-30b-a3b-fp8"  # answers chat.completion(.chunk)
@@ -548,6 +548,33 @@ def test_system_blocks_with_cache_control_become_one_system_message(claude):
     }
 
 
+def test_a_system_message_inside_the_conversation_stays_in_place_as_user_text(claude):
+    # Claude Code 2.1 sends role "system" messages mid-conversation; most chat templates take a
+    # system message only first, and some insist that user and assistant alternate.
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": [{"type": "text", "text": "Be terse."}]},
+        {"role": "user", "content": [{"type": "text", "text": "echo"}]},
+    ]
+    inputs = sent(claude, NATIVE, messages, system="You help.")["inputs"]
+    assert inputs["messages"] == [
+        {"role": "system", "content": "You help."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "<system>\nBe terse.\n</system>\n\necho"},
+    ]
+
+
+def test_a_prompt_longer_than_the_models_context_is_prompt_is_too_long(claude):
+    # Anthropic's wording, on which Claude Code compacts its conversation and retries.
+    with pytest.raises(anthropic.BadRequestError) as err:
+        claude.messages.create(model="tiny", max_tokens=64, messages=user("word " * 4000))
+    assert err.value.message.startswith("Error code: 400")
+    assert err.value.body["error"]["message"].startswith("prompt is too long: ")
+    assert "> 2048 maximum" in err.value.body["error"]["message"]
+
+
 def test_sampling_fields_reach_the_model(claude):
     # The SDK's create() no longer names these; Claude Code and older clients still send them.
     extra = {"temperature": 0.2, "top_p": 0.9, "top_k": 200}
@@ -678,7 +705,7 @@ def test_missing_max_tokens_is_400_naming_it(http):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         (
             {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
             "messages.0.content.0.type",
@@ -807,6 +834,18 @@ def test_a_recorded_claude_code_request_is_accepted_and_answered(worker, http, a
     assert r.status_code == 200, r.text
     # About 110 KB of JSON: tens of thousands of tokens, not a handful.
     assert 15000 < r.json()["input_tokens"] < 60000
+
+
+def test_a_claude_code_2_1_tool_turn_is_accepted_and_answered(http, api_key):
+    """Claude Code 2.1.195's second request of a tool loop, recorded here (see the fixture):
+    adaptive thinking, output_config, context_management, a mid-conversation system message, a
+    thinking block and tool_use sent back, a tool_result with cache_control."""
+    headers = {**CLAUDE_CODE_2_1["headers"], "authorization": f"Bearer {api_key}"}
+    events = raw_stream(http, CLAUDE_CODE_2_1["body"], path=CLAUDE_CODE_2_1["url"], headers=headers)
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    # The fake model's second step: the assistant turn sent back was decoded as one turn.
+    assert text == "The secret word in notes.txt is flamingo."
+    assert events[-2]["delta"]["stop_reason"] == "end_turn"
 
 
 def test_the_log_line_names_the_route_model_and_tokens(worker, claude):

@@ -22,8 +22,15 @@ export async function handleMessages(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   const { req, model, inputs, tools, maxTokens, thinking } = prepareAnthropicRequest(ctx, body, true);
   ctx.log.stream = req.stream;
+  const inputTokens = estimateAnthropicInput(inputs);
+  // Claude Code compacts its conversation when told "prompt is too long" in Anthropic's words;
+  // a prompt the model cannot hold is refused that way instead of failing at Workers AI.
+  const window = model.facts.context_window;
+  if (window && inputTokens > window) {
+    throw invalidRequest(`prompt is too long: ${inputTokens} tokens > ${window} maximum (an estimate; '${model.requested}' is ${model.id})`, "messages");
+  }
   const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens, stop: req.stop });
-  const builder = new AnthropicMessageBuilder({ model: model.requested, thinking, inputTokens: estimateAnthropicInput(inputs) });
+  const builder = new AnthropicMessageBuilder({ model: model.requested, thinking, inputTokens });
 
   if (!req.stream) {
     const result = await runWithFallbacks(ctx, model, inputs, ctx.settings.timeouts.requestMs, "the answer");
@@ -94,13 +101,13 @@ function anthropicToChatBody(body, { answering, vision }) {
 
 // A string, or text blocks (cache_control and citations accepted and ignored: Workers AI caches
 // prompts by itself).
-function anthropicSystemText(system) {
+function anthropicSystemText(system, where = "system") {
   if (system === undefined || system === null) return "";
   if (typeof system === "string") return system;
-  if (!Array.isArray(system)) throw invalidRequest(`system: Input should be a valid string or a list of text blocks, not ${typeName(system)}`, "system");
+  if (!Array.isArray(system)) throw invalidRequest(`${where}: Input should be a valid string or a list of text blocks, not ${typeName(system)}`, where);
   return system.map((block, i) => {
     if (typeName(block) !== "object" || block.type !== "text" || typeof block.text !== "string") {
-      throw invalidRequest(`system.${i}: expected a text block {"type": "text", "text": ...}`, `system.${i}`);
+      throw invalidRequest(`${where}.${i}: expected a text block {"type": "text", "text": ...}`, `${where}.${i}`);
     }
     return block.text;
   }).join("\n\n");
@@ -108,12 +115,21 @@ function anthropicSystemText(system) {
 
 function addAnthropicMessage(out, message, where, vision) {
   if (typeName(message) !== "object") throw invalidRequest(`${where}: Input should be a valid message object`, where);
-  if (message.role !== "user" && message.role !== "assistant") {
-    throw invalidRequest(`${where}.role: Input should be 'user' or 'assistant', not ${JSON.stringify(message.role ?? null)}`, `${where}.role`);
+  if (!["user", "assistant", "system"].includes(message.role)) {
+    throw invalidRequest(`${where}.role: Input should be 'user', 'assistant' or 'system', not ${JSON.stringify(message.role ?? null)}`, `${where}.role`);
   }
   const content = message.content;
+  // A system message in the conversation (Claude Code sends them: beta
+  // mid-conversation-system-2026-04-07) stays where it is, as user text marked as the system's:
+  // many models' chat templates refuse a system message anywhere but first.
+  if (message.role === "system") {
+    const text = anthropicSystemText(content, `${where}.content`);
+    if (text) pushUserContent(out, `<system>\n${text}\n</system>`);
+    return;
+  }
   if (typeof content === "string") {
-    out.push({ role: message.role, content });
+    if (message.role === "user") pushUserContent(out, content);
+    else out.push({ role: message.role, content });
     return;
   }
   if (!Array.isArray(content)) {
@@ -191,7 +207,23 @@ function addAnthropicUserMessage(out, content, where, vision) {
     }
   });
   if (!parts.length) return;
-  out.push({ role: "user", content: parts.every((p) => p.type === "text") ? parts.map((p) => p.text).join("\n") : parts });
+  pushUserContent(out, parts.every((p) => p.type === "text") ? parts.map((p) => p.text).join("\n") : parts);
+}
+
+// Consecutive user turns become one, as Anthropic's API treats them: some models' chat templates
+// insist that user and assistant alternate.
+function pushUserContent(out, content) {
+  const last = out[out.length - 1];
+  if (last?.role !== "user") {
+    out.push({ role: "user", content });
+    return;
+  }
+  if (typeof last.content === "string" && typeof content === "string") {
+    last.content = `${last.content}\n\n${content}`;
+    return;
+  }
+  const asParts = (c) => (typeof c === "string" ? [{ type: "text", text: c }] : c);
+  last.content = [...asParts(last.content), ...asParts(content)];
 }
 
 // For a model that cannot see images, a tool's image becomes a note saying one was returned,

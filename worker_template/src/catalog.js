@@ -71,6 +71,7 @@ function matchAlias(name) {
 
 export function toolCapableModels() {
   return [...ALIASES.entries()]
+    .filter(([alias]) => !alias.endsWith("*"))
     .filter(([, id]) => MODELS.get(id)?.type === "chat" && MODELS.get(id)?.tools !== "none")
     .map(([alias]) => alias)
     .concat(CATALOG.models.filter((m) => m.type === "chat" && m.tools === "native").map((m) => m.id))
