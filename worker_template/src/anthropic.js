@@ -1,10 +1,9 @@
 // POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API (what Claude Code and
 // the anthropic SDKs speak) on top of the chat path. The request (system, messages with text,
 // image, tool_use, tool_result and thinking blocks, tools, tool_choice, stop_sequences, thinking,
-// output_config)
-// becomes a chat completions body that parseChatRequest validates; then the same model
-// resolution, inputs, emulated tools, fallbacks, deadlines and CompletionNormalizer as chat. Only
-// this decoder and the encoder (anthropic_encode.js) are Anthropic's.
+// output_config) becomes a chat completions body that parseChatRequest validates; then the same
+// model resolution, inputs, emulated tools, fallbacks, deadlines and CompletionNormalizer as
+// chat. Only this decoder and the encoder (anthropic_encode.js) are Anthropic's.
 import { AnthropicMessageBuilder, anthropicEventStream, anthropicMessageResponse } from "./anthropic_encode.js";
 import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";

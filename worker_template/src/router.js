@@ -78,7 +78,7 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
-      renderError: (err) => err.toResponse(),
+      renderError: null, // the route's own error renderer, if it has one
     };
     let response;
     let errorCode = null;
@@ -90,7 +90,7 @@ export default {
         err = new ApiError(500, "The gateway hit an internal error. Retry; if it persists, report it with the x-request-id.", { code: "internal_error" });
       }
       errorCode = err.code ?? err.type;
-      response = ctx.renderError(err, ctx);
+      response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
     const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
