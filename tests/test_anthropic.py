@@ -860,3 +860,79 @@ def test_the_log_line_names_the_route_model_and_tokens(worker, claude):
         message.usage.input_tokens,
         message.usage.output_tokens,
     )
+
+
+# --- every recorded model output, through the Anthropic encoder ----------------------------------
+
+WORKERS_AI = Path(__file__).parent / "fixtures" / "workers-ai"
+READ_FILE = {
+    "name": "read_file",
+    "description": "Read a file",
+    "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+}
+# Streams recorded without their end: the answer must end in an `error` event.
+CUT_STREAMS = {"native-stream-truncated", "llama4-scout-control-tokens"}
+
+
+def chat_fixtures() -> list[tuple[str, str]]:
+    """(fixture name, the model it was recorded from) for every chat output fixture."""
+    found = {}
+    for path in sorted(WORKERS_AI.glob("*.json")) + sorted(WORKERS_AI.glob("*.sse")):
+        text = path.read_text()
+        if path.suffix == ".json":
+            data = json.loads(text)
+            model, output = data.get("model"), data.get("output")
+            if not isinstance(output, dict) or not (
+                {"response", "choices", "output"} & set(output)
+            ):
+                continue
+        else:
+            model = next(
+                (
+                    line[len(": model: ") :].strip()
+                    for line in text.splitlines()
+                    if line.startswith(": model: ")
+                ),
+                None,
+            )
+        if model:
+            found.setdefault(path.stem, model)
+    return sorted(found.items())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("fixture, model", chat_fixtures())
+def test_every_recorded_output_makes_a_valid_anthropic_answer(claude, http, fixture, model, stream):
+    body = {
+        "model": model,
+        "max_tokens": 4096,
+        "thinking": THINKING,
+        "tools": [WEATHER, VN_DETAILS, READ_FILE],
+        "messages": user(f"fixture:{fixture}"),
+    }
+    if stream:
+        events = raw_stream(http, body)
+        if fixture in CUT_STREAMS:
+            assert events[-1]["type"] == "error"
+            return
+        assert events[-1]["type"] == "message_stop"
+        with claude.messages.stream(**body) as s:
+            message = s.get_final_message()
+    else:
+        r = post(http, body)
+        if fixture in CUT_STREAMS and not (WORKERS_AI / f"{fixture}.json").exists():
+            envelope(r, 502, "api_error")  # read to its cut end: no answer to give
+            return
+        assert r.status_code == 200, r.text
+        message = Message.model_validate(r.json())
+    calls = [b for b in message.content if b.type == "tool_use"]
+    assert (message.stop_reason == "tool_use") == bool(calls)
+    for call in calls:
+        assert call.id.startswith("toolu_") and isinstance(call.input, dict)
+        assert call.name in {"get_weather", "get_vn_details", "read_file"}
+    for block in message.content:
+        text = getattr(block, "text", None) or getattr(block, "thinking", None) or ""
+        assert "<think>" not in text and "</think>" not in text and "<|" not in text
+        if block.type == "thinking":
+            assert block.signature
+    assert message.usage.output_tokens >= 0 and message.usage.input_tokens > 0
