@@ -417,6 +417,55 @@ def test_streamed_tool_use_sends_input_json_deltas(http):
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
 
 
+def openai_chunk(delta: dict, finish=None) -> str:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return f"data: {json.dumps({'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n"
+
+
+def call_delta(index: int, **function) -> dict:
+    return {"tool_calls": [{"index": index, "function": function}]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_parallel_calls_streamed_interleaved_come_out_one_block_after_another(claude, http, stream):
+    sse = "".join(
+        [
+            openai_chunk(call_delta(0, name="get_weather", arguments="")),
+            openai_chunk(call_delta(1, name="get_vn_details", arguments="")),
+            openai_chunk(call_delta(0, arguments='{"city":')),
+            openai_chunk(call_delta(1, arguments='{"id": "1')),
+            openai_chunk(call_delta(0, arguments='"Oslo"}')),
+            openai_chunk(call_delta(1, arguments='054"}')),
+            openai_chunk({}, "tool_calls"),
+            "data: [DONE]\n\n",
+        ]
+    )
+    body = {
+        "model": OPENAI_SHAPED,
+        "max_tokens": 256,
+        "tools": [WEATHER, VN_DETAILS],
+        "messages": user("script:" + json.dumps({"sse": sse})),
+    }
+    if stream:
+        events = raw_stream(http, body)
+        indexed = [(e["type"], e["index"]) for e in events if "index" in e]
+        # Each block's events are contiguous: start, its deltas, stop; then the next block.
+        for index in (0, 1):
+            mine = [i for i, (_, at) in enumerate(indexed) if at == index]
+            assert mine == list(range(mine[0], mine[-1] + 1))
+            assert indexed[mine[0]] == ("content_block_start", index)
+            assert indexed[mine[-1]] == ("content_block_stop", index)
+        with claude.messages.stream(**body) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**body)
+    assert [(b.name, b.input) for b in message.content] == [
+        ("get_weather", {"city": "Oslo"}),
+        ("get_vn_details", {"id": "1054"}),
+    ]
+    assert message.stop_reason == "tool_use"
+
+
 def test_a_conversation_with_tool_results_reaches_the_model_as_chat_messages(claude):
     messages = [
         {"role": "user", "content": "Weather in Oslo and Bergen?"},

@@ -24,8 +24,9 @@ export class AnthropicMessageBuilder {
       stop_reason: null, stop_sequence: null,
       usage: { input_tokens: inputTokens, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
     };
-    this.open = null; // {index, block, json?} of the content block being written
-    this.calls = new Map(); // part index -> {index, block, json}
+    this.open = null; // {index, block, call?} of the content block being written
+    this.calls = new Map(); // part index -> {name, json, index, block} (index/block once open)
+    this.waiting = []; // calls that started while the open call's arguments were incomplete
     this.space = ""; // leading whitespace held until it turns out to start text (not a tool call)
     this.pinged = false;
     this.usage = null;
@@ -68,7 +69,8 @@ export class AnthropicMessageBuilder {
       text = this.space + text;
       this.space = "";
     }
-    const events = this.ensureOpen("text");
+    const events = this.openWaiting(true);
+    events.push(...this.ensureOpen("text"));
     this.open.block.text += text;
     events.push({ type: "content_block_delta", index: this.open.index, delta: { type: "text_delta", text } });
     return events;
@@ -77,21 +79,39 @@ export class AnthropicMessageBuilder {
   reasoning(text) {
     if (!text) return [];
     this.outputChars += text.length;
-    const events = this.ensureOpen("thinking");
+    const events = this.openWaiting(true);
+    events.push(...this.ensureOpen("thinking"));
     this.open.block.thinking += text;
     events.push({ type: "content_block_delta", index: this.open.index, delta: { type: "thinking_delta", thinking: text } });
     return events;
   }
 
+  // Blocks go out one after another, as Anthropic sends them, and clients finish a tool's input
+  // at its content_block_stop. So a call that starts while the open call's arguments are not yet
+  // whole JSON (calls streamed interleaved) waits, its arguments buffered, until they are, or
+  // until the answer moves on to text or its end.
   startCall(part) {
     this.space = "";
+    const call = { name: part.name, json: "", index: null, block: null };
+    this.calls.set(part.index, call);
+    if (this.open?.call && !anthropicWholeJson(this.open.call.json)) {
+      this.waiting.push(call);
+      return [];
+    }
     const events = this.closeOpen();
+    events.push(...this.openCall(call));
+    return events;
+  }
+
+  openCall(call) {
     // Anthropic's ids are toolu_...; the upstream's own id is not needed again, because the
     // client sends this one back with the tool_result.
-    const block = { type: "tool_use", id: newId("toolu_"), name: part.name, input: {} };
-    events.push(...this.openBlock(block));
-    this.open.json = "";
-    this.calls.set(part.index, this.open);
+    const block = { type: "tool_use", id: newId("toolu_"), name: call.name, input: {} };
+    const events = this.openBlock(block);
+    this.open.call = call;
+    call.index = this.open.index;
+    call.block = block;
+    if (call.json) events.push(anthropicJsonDelta(call.index, call.json));
     return events;
   }
 
@@ -100,10 +120,23 @@ export class AnthropicMessageBuilder {
     if (!call || !part.text) return [];
     this.outputChars += part.text.length;
     call.json += part.text;
-    // Arguments for a call whose block was already closed (two calls streamed interleaved) still
-    // go to that call's index; the SDKs accumulate deltas by index.
-    if (call !== this.open) call.block.input = anthropicToolInput(call.json);
-    return [{ type: "content_block_delta", index: call.index, delta: { type: "input_json_delta", partial_json: part.text } }];
+    if (!call.block) return this.openWaiting(false);
+    // A call closed early (text came between its fragments) still gets them at its index, which
+    // the SDKs accumulate by; the message keeps the whole input.
+    if (this.open?.call !== call) call.block.input = anthropicToolInput(call.json);
+    const events = [anthropicJsonDelta(call.index, part.text)];
+    if (this.open?.call === call) events.push(...this.openWaiting(false));
+    return events;
+  }
+
+  // Opens waiting calls in order: while the open call's arguments are whole, or all of them.
+  openWaiting(all) {
+    const events = [];
+    while (this.waiting.length && (all || !this.open?.call || anthropicWholeJson(this.open.call.json))) {
+      events.push(...this.closeOpen());
+      events.push(...this.openCall(this.waiting.shift()));
+    }
+    return events;
   }
 
   ensureOpen(type) {
@@ -134,15 +167,16 @@ export class AnthropicMessageBuilder {
     if (open.block.type === "thinking") {
       open.block.signature = ANTHROPIC_THINKING_SIGNATURE;
       events.push({ type: "content_block_delta", index: open.index, delta: { type: "signature_delta", signature: ANTHROPIC_THINKING_SIGNATURE } });
-    } else if (open.block.type === "tool_use") {
-      open.block.input = anthropicToolInput(open.json);
+    } else if (open.call) {
+      open.block.input = anthropicToolInput(open.call.json);
     }
     events.push({ type: "content_block_stop", index: open.index });
     return events;
   }
 
   finish(part) {
-    const events = this.closeOpen();
+    const events = this.openWaiting(true);
+    events.push(...this.closeOpen());
     if (!this.pinged) {
       this.pinged = true;
       events.push({ type: "ping" });
@@ -168,6 +202,19 @@ export class AnthropicMessageBuilder {
     const output = this.usage ? this.usage.completion_tokens : Math.ceil(this.outputChars / 4);
     this.chatUsage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
     return { input_tokens: input, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  }
+}
+
+function anthropicJsonDelta(index, json) {
+  return { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: json } };
+}
+
+function anthropicWholeJson(text) {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
