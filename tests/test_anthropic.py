@@ -820,6 +820,14 @@ def test_daily_allocation_used_up_is_429_rate_limit_error(claude):
     assert err.value.body["error"]["type"] == "rate_limit_error"
 
 
+def test_a_model_that_never_answers_is_a_504_timeout_error(claude):
+    with pytest.raises(anthropic.InternalServerError) as err:
+        with claude.messages.stream(model=NATIVE, max_tokens=16, messages=user("hang")) as s:
+            s.get_final_message()
+    assert err.value.status_code == 504
+    assert err.value.body["error"]["type"] == "timeout_error"
+
+
 def test_an_error_after_the_stream_started_is_an_error_event(claude, http):
     script = json.dumps(
         {"sse": 'data: {"response":"Hel"}\n\ndata: {"response":"lo"}\n\n' * 3, "errorAfter": 2}
