@@ -905,6 +905,16 @@ def test_a_claude_code_2_1_tool_turn_is_accepted_and_answered(http, api_key):
     assert events[-2]["delta"]["stop_reason"] == "end_turn"
 
 
+def test_usage_the_model_did_not_report_is_estimated_and_says_so(http):
+    script = json.dumps({"object": {"response": "Four words right here."}})
+    r = post(http, {"model": NATIVE, "max_tokens": 64, "messages": user(f"script:{script}")})
+    assert r.status_code == 200 and r.headers["x-flaregate-usage"] == "estimated"
+    assert r.json()["usage"]["output_tokens"] == len("Four words right here.") // 4 + 1
+    assert r.json()["usage"]["input_tokens"] > 0
+    reported = post(http, {"model": NATIVE, "max_tokens": 64, "messages": user("hi")})
+    assert "x-flaregate-usage" not in reported.headers
+
+
 def test_the_log_line_names_the_route_model_and_tokens(worker, claude):
     message = claude.messages.create(
         model="claude-haiku-4-5", max_tokens=64, messages=user("fixture:qwen3-openai-dialect")

@@ -289,7 +289,9 @@ export function anthropicMessageResponse(builder, parts, ctx) {
   if (error) throw error.error;
   for (const part of parts) builder.push(part);
   ctx.log.usage = builder.chatUsage;
-  return jsonResponse(builder.message, 200, { "request-id": ctx.requestId });
+  const headers = { "request-id": ctx.requestId };
+  if (!builder.usage) headers["x-flaregate-usage"] = "estimated";
+  return jsonResponse(builder.message, 200, headers);
 }
 
 // --- errors -----------------------------------------------------------------------------------
