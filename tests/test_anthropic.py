@@ -95,9 +95,16 @@ def sent(claude, model: str, messages: list[dict], max_tokens=256, **kwargs) -> 
 
 # --- plain text, both dialects ---------------------------------------------------------------
 
+# (fixture, the answer's text in its .json recording); STREAMED: the text of its .sse recording.
 ANSWERS = {
-    NATIVE: ("llama-3.1-8b-native-text", "Hello! How can I help you today?"),
-    OPENAI_SHAPED: ("qwen3-openai-dialect", fixture_json("qwen3-openai-dialect")["output"]),
+    NATIVE: (
+        "llama-3.1-8b-native-text",
+        fixture_json("llama-3.1-8b-native-text")["output"]["response"],
+    ),
+    OPENAI_SHAPED: (
+        "qwen3-openai-dialect",
+        fixture_json("qwen3-openai-dialect")["output"]["choices"][0]["message"]["content"],
+    ),
 }
 STREAMED = {
     NATIVE: "".join(e.get("response") or "" for e in sse_events("llama-3.1-8b-native-text")),
@@ -107,10 +114,6 @@ STREAMED = {
         if e.get("choices")
     ),
 }
-ANSWERS[OPENAI_SHAPED] = (
-    "qwen3-openai-dialect",
-    ANSWERS[OPENAI_SHAPED][1]["choices"][0]["message"]["content"],
-)
 
 
 @pytest.mark.parametrize("model", [NATIVE, OPENAI_SHAPED])
