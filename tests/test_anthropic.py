@@ -108,11 +108,13 @@ ANSWERS = {
 }
 STREAMED = {
     NATIVE: "".join(e.get("response") or "" for e in sse_events("llama-3.1-8b-native-text")),
+    # The recording's content starts with the blank lines Qwen3 writes after its reasoning; a
+    # text block starts at the first line of text.
     OPENAI_SHAPED: "".join(
         e["choices"][0]["delta"].get("content") or ""
         for e in sse_events("qwen3-openai-dialect")
         if e.get("choices")
-    ),
+    ).lstrip("\n"),
 }
 
 

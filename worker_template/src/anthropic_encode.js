@@ -66,7 +66,9 @@ export class AnthropicMessageBuilder {
         this.space += text;
         return [];
       }
-      text = this.space + text;
+      // A text block starts at its first line of text: the blank lines models put after their
+      // reasoning or before a call are not part of the answer.
+      text = (this.space + text).replace(/^[\r\n]+/, "");
       this.space = "";
     }
     const events = this.openWaiting(true);
