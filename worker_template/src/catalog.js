@@ -2,12 +2,20 @@
 // catalog ("@cf/meta/..."), the same prefixed the way agent tools write provider/model
 // ("workers-ai/@cf/..."), or any other Workers AI id (@cf/..., @hf/...), which is passed through
 // with conservative facts: the catalog cannot list every model Cloudflare adds.
-import { CATALOG } from "./build.js";
+import { BUILTIN_SETTINGS, CATALOG } from "./build.js";
 import { ApiError, invalidRequest, typeName } from "./http.js";
 
 export const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
 export const ALIASES = new Map(Object.entries(CATALOG.aliases));
 export const PROVIDER_PREFIXES = ["workers-ai/", "cloudflare-workers-ai/"];
+
+// An alias ending in "*" matches every name that starts with the rest of it, so dated and future
+// names work without a catalog change: "claude-sonnet-*" takes claude-sonnet-4-5-20250929. An
+// exact alias wins over a prefix, and a longer prefix over a shorter one.
+const PREFIX_ALIASES = [...ALIASES.keys()]
+  .filter((alias) => alias.length > 1 && alias.endsWith("*"))
+  .map((alias) => ({ alias, prefix: alias.slice(0, -1).toLowerCase() }))
+  .sort((a, b) => b.prefix.length - a.prefix.length);
 
 // Unlisted models: tools are emulated (a model we know nothing about may hang on native tools),
 // reasoning tags are still stripped, limits are the smallest common ones.
@@ -23,6 +31,17 @@ const UNLISTED_FACTS = {
 
 const KIND_LABEL = { chat: "chat", embeddings: "embeddings", image: "image generation" };
 
+// Retired models stay in the catalog with their date and replacement, so a client that still
+// asks for one learns what to use instead; the operator may have their replacement answer.
+export const SERVE_RETIRED_BY_REPLACEMENT = BUILTIN_SETTINGS.models?.retired === "replace";
+
+export function retiredModelError(name, facts) {
+  const { date, replacement } = facts.deprecated;
+  return new ApiError(404, `The model '${name}' was retired by Cloudflare on ${date}. Use '${replacement}' instead; GET /v1/models lists the current models.`, {
+    param: "model", code: "model_not_found",
+  });
+}
+
 export function resolveModel(name, kind) {
   if (name === undefined || name === null || name === "") {
     throw invalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
@@ -34,8 +53,16 @@ export function resolveModel(name, kind) {
   for (const prefix of PROVIDER_PREFIXES) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
-  const id = ALIASES.get(bare) ?? ALIASES.get(bare.toLowerCase()) ?? bare;
+  const alias = matchAlias(bare);
+  let id = alias === null ? bare : ALIASES.get(alias);
   let facts = MODELS.get(id);
+  let retired = null;
+  if (facts?.deprecated) {
+    if (!SERVE_RETIRED_BY_REPLACEMENT) throw retiredModelError(name, facts);
+    retired = { id, ...facts.deprecated };
+    id = facts.deprecated.replacement;
+    facts = MODELS.get(id);
+  }
   if (!facts && /^@(cf|hf)\/[\w.-]+\/[\w.:-]+$/.test(id)) {
     facts = { id, unlisted: true, ...UNLISTED_FACTS[kind] };
   }
@@ -50,11 +77,19 @@ export function resolveModel(name, kind) {
       "model", "model_not_supported",
     );
   }
-  return { requested: name, id, facts, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
+  return { requested: name, id, facts, retired, fallbacks: CATALOG.fallbacks?.[alias ?? bare] ?? [] };
+}
+
+function matchAlias(name) {
+  if (ALIASES.has(name)) return name;
+  const lower = name.toLowerCase();
+  if (ALIASES.has(lower)) return lower;
+  return PREFIX_ALIASES.find((p) => lower.startsWith(p.prefix))?.alias ?? null;
 }
 
 export function toolCapableModels() {
   return [...ALIASES.entries()]
+    .filter(([alias]) => !alias.endsWith("*"))
     .filter(([, id]) => MODELS.get(id)?.type === "chat" && MODELS.get(id)?.tools !== "none")
     .map(([alias]) => alias)
     .concat(CATALOG.models.filter((m) => m.type === "chat" && m.tools === "native").map((m) => m.id))

@@ -20,6 +20,7 @@ export class CompletionNormalizer {
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
     this.stopStarts = [...new Set(stop.map((seq) => seq[0]))]; // first UTF-16 unit of each
     this.stopped = false; // a stop sequence was reached: everything after it is dropped
+    this.stopSequence = null; // which one (Anthropic's stop_sequence names it)
     this.maxTokens = maxTokens;
     this.controlFilter = new ControlTokenFilter();
     this.reasoningControlFilter = new ControlTokenFilter();
@@ -233,9 +234,10 @@ export class CompletionNormalizer {
   emitText(text, parts) {
     if (this.stopped) return;
     if (this.stopFilter && !this.passesStops(text)) {
-      const { text: kept, stopped } = this.stopFilter.push(text);
+      const { text: kept, stopped, sequence } = this.stopFilter.push(text);
       text = kept;
       this.stopped = stopped;
+      if (stopped) this.stopSequence = sequence;
     }
     if (!text) return;
     this.textSeen = true;
@@ -346,7 +348,7 @@ export class CompletionNormalizer {
       if (!call.args) parts.push({ type: "tool_args", index, text: "{}" });
     });
     if (this.usage) parts.push({ type: "usage", usage: this.usage });
-    parts.push({ type: "finish", reason: this.finishReason() });
+    parts.push({ type: "finish", reason: this.finishReason(), stopSequence: this.stopSequence });
     return parts;
   }
 
@@ -459,7 +461,14 @@ function normalizeUsage(usage) {
   const prompt = toCount(usage.prompt_tokens ?? usage.input_tokens);
   const completion = toCount(usage.completion_tokens ?? usage.output_tokens);
   const total = toCount(usage.total_tokens) || prompt + completion;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  const out = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  // Prompt-cache hits, as Workers AI reports them (OpenAI's name; the Responses-style name for
+  // gpt-oss): only when reported, so "0 cached" is never claimed for a model that says nothing.
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.input_tokens_details?.cached_tokens;
+  if (cached !== undefined && cached !== null && Number.isFinite(Number(cached))) {
+    out.prompt_tokens_details = { cached_tokens: Math.min(toCount(cached), prompt || Infinity) };
+  }
+  return out;
 }
 
 function toCount(value) {
@@ -479,13 +488,17 @@ class StopSequenceFilter {
   push(text) {
     const buf = this.held + text;
     let cut = -1;
+    let sequence = null;
     for (const seq of this.sequences) {
       const at = buf.indexOf(seq);
-      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+      if (at !== -1 && (cut === -1 || at < cut)) {
+        cut = at;
+        sequence = seq;
+      }
     }
     if (cut !== -1) {
       this.held = "";
-      return { text: buf.slice(0, cut), stopped: true };
+      return { text: buf.slice(0, cut), stopped: true, sequence };
     }
     let keep = 0;
     for (const seq of this.sequences) {

@@ -1,6 +1,8 @@
 // The Worker's entry point: route -> CORS preflight -> auth -> handler, one JSON log line per
 // request, an x-request-id on every response, and one place where unexpected errors become a
-// 500 in OpenAI's envelope instead of an unhandled exception.
+// 500 in OpenAI's envelope (Anthropic's on its routes) instead of an unhandled exception.
+import { handleCountTokens, handleMessages } from "./anthropic.js";
+import { anthropicErrorResponse } from "./anthropic_encode.js";
 import { authenticate } from "./auth.js";
 import { VERSION } from "./build.js";
 import { handleChatCompletions } from "./chat.js";
@@ -9,15 +11,20 @@ import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
-import { handleResponses } from "./responses.js";
+import { handleDeleteResponse, handleResponses, handleRetrieveResponse } from "./responses.js";
 import { settingsFor } from "./settings.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
   { path: "/v1/chat/completions", methods: { POST: handleChatCompletions } },
   { path: "/v1/responses", methods: { POST: handleResponses } },
+  { path: "/v1/responses", prefix: true, methods: { GET: handleRetrieveResponse, DELETE: handleDeleteResponse } },
   { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
   { path: "/v1/images/generations", methods: { POST: handleImageGenerations } },
+  // Anthropic's Messages API (Claude Code calls /v1/messages?beta=true: the query is ignored).
+  // `errors` renders every error on the route, auth and body parsing included, in its envelope.
+  { path: "/v1/messages", methods: { POST: handleMessages }, errors: anthropicErrorResponse },
+  { path: "/v1/messages/count_tokens", methods: { POST: handleCountTokens }, errors: anthropicErrorResponse },
   { path: "/v1/models", methods: { GET: handleListModels } },
   // /v1/models/{id}: ids contain slashes (@cf/meta/...), so the rest of the path is the id.
   { path: "/v1/models", prefix: true, methods: { GET: handleRetrieveModel } },
@@ -50,6 +57,7 @@ async function handleRequest(request, env, ctx) {
   const pathname = requestPath(request.url);
   const found = findRoute(pathname);
   ctx.log.route = found ? found.route.path : pathname;
+  if (found?.route.errors) ctx.renderError = found.route.errors;
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
     throw new ApiError(404, `Unknown request URL: ${request.method} ${pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
@@ -79,6 +87,7 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
+      renderError: null, // the route's own error renderer, if it has one
     };
     let response;
     let errorCode = null;
@@ -90,7 +99,7 @@ export default {
         err = new ApiError(500, "The gateway hit an internal error. Retry; if it persists, report it with the x-request-id.", { code: "internal_error" });
       }
       errorCode = err.code ?? err.type;
-      response = err.toResponse();
+      response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
     const emit = (extra) => console.log(JSON.stringify(extra ? { ...logLine(ctx, request, response, errorCode, started), ...extra } : logLine(ctx, request, response, errorCode, started)));
@@ -167,17 +176,22 @@ function withCommonHeaders(response, request, ctx) {
   const cors = corsHeaders(request, ctx.settings);
   let headers = response.headers;
   try {
-    setCommonHeaders(headers, ctx.requestId, cors);
+    setCommonHeaders(headers, ctx, cors);
     return response;
   } catch {
     // A response whose headers are immutable (one that fetch() returned): copy it.
     headers = new Headers(headers);
-    setCommonHeaders(headers, ctx.requestId, cors);
+    setCommonHeaders(headers, ctx, cors);
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
 }
 
-function setCommonHeaders(headers, requestId, cors) {
-  headers.set("x-request-id", requestId);
+function setCommonHeaders(headers, ctx, cors) {
+  headers.set("x-request-id", ctx.requestId);
+  if (ctx.log.served_model) headers.set("x-flaregate-model", ctx.log.served_model);
+  if (ctx.log.retired) {
+    const { id, date, replacement } = ctx.log.retired;
+    headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
+  }
   for (const name in cors) headers.set(name, cors[name]);
 }
