@@ -26,7 +26,7 @@ const encoder = new TextEncoder();
 const usage = (n) => `{"prompt_tokens":5,"completion_tokens":${n},"total_tokens":${n + 5}}`;
 const DIALECTS = {
   native: {
-    model: "gpt-4o-mini", // Mistral Small 3.1: native dialect, emulated tools
+    model: "@cf/meta/llama-3.1-8b-instruct-fp8", // native dialect, emulated tools
     events() {
       const events = [];
       for (let i = 0; i < TOKENS; i++) events.push(`data: {"response":"tok${i % 10} ","p":"abcdefgh"}\n\n`);
@@ -64,7 +64,14 @@ const TOOLS = [{ type: "function", function: { name: "get_weather", description:
 const KEY = "sk-fg-bench";
 const record = JSON.stringify({ id: "bench", name: "bench", created_at: "2026-01-01T00:00:00Z", expires_at: null });
 const hash = createHash("sha256").update(KEY).digest("hex");
-const KEYS = { get: async (k) => (k === `key:${hash}` ? record : null) };
+// The KEYS namespace: the key record, and somewhere for the Responses API to store responses.
+const stored = new Map();
+const KEYS = {
+  get: async (k) => (k === `key:${hash}` ? record : stored.get(k) ?? null),
+  put: async (k, v) => {
+    if (!k.startsWith("key:")) stored.set(k, v);
+  },
+};
 
 function request(api, dialect, tools) {
   const model = DIALECTS[dialect].model;
@@ -116,7 +123,7 @@ async function cpuMs(fn, inputs) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const per1k = (ms) => +((ms * 1000) / TOKENS).toFixed(3);
-const realLog = console.log;
+const { log: realLog, error: realError, warn: realWarn } = console;
 const CASES = [];
 for (const api of ["chat", "responses"]) {
   for (const dialect of Object.keys(DIALECTS)) {
@@ -134,6 +141,7 @@ for (const c of CASES) {
   const requests = (n) => Array.from({ length: n }, () => newRequest(req));
   const nothing = (n) => new Array(n).fill(null);
   console.log = () => {}; // the Worker's per-request log line is written, but not to the terminal
+  console.error = console.warn = () => {};
   await cpuMs(identity, nothing(20)); // warm up the JIT
   await cpuMs(ours, requests(20));
   // Interleaved blocks, medians: the machine is shared, so neither side gets a quieter minute.
@@ -145,7 +153,8 @@ for (const c of CASES) {
     idMs.push(await cpuMs(identity, nothing(perBlock)));
     fgMs.push(await cpuMs(ours, requests(perBlock)));
   }
-  console.log = realLog;
+  Object.assign(console, { log: realLog, error: realError, warn: realWarn });
+  stored.clear();
   const own = fgMs.map((ms, i) => ms - idMs[i]);
   results[c.name] = {
     identity_cpu_ms_per_1k_tokens: per1k(median(idMs)),
