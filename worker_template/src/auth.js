@@ -4,7 +4,8 @@
 // seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
-import { ApiError, hexOf, typeName } from "./http.js";
+import { ApiError, typeName } from "./http.js";
+import { sha256Hex } from "./sha256.js";
 
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
@@ -83,11 +84,4 @@ function invalidKey() {
   return new ApiError(401, "Incorrect API key provided. Create one with `flaregate keys create`.", {
     code: "invalid_api_key",
   });
-}
-
-const KEY_ENCODER = new TextEncoder();
-
-async function sha256Hex(text) {
-  const digest = await crypto.subtle.digest("SHA-256", KEY_ENCODER.encode(text));
-  return hexOf(new Uint8Array(digest));
 }
