@@ -5,6 +5,7 @@
 import { CATALOG } from "./build.js";
 import { ALIASES, MODELS, PROVIDER_PREFIXES } from "./catalog.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
+import { keyAllowsModel } from "./policy.js";
 
 const MODEL_CREATED = 0; // Workers AI publishes no creation dates; 0 says "unknown" honestly
 
@@ -58,8 +59,11 @@ function ownerOf(id) {
   return id.split("/")[1] ?? "workers-ai";
 }
 
-export async function handleListModels() {
-  return jsonResponse({ object: "list", data: [...modelEntries().values()] });
+// A key with a model allowlist sees only the models it may call.
+export async function handleListModels(ctx) {
+  const entries = [...modelEntries().values()];
+  const data = ctx.key?.models ? entries.filter((entry) => keyAllowsModel(ctx.key, entry.id)) : entries;
+  return jsonResponse({ object: "list", data });
 }
 
 // The id comes from the path, URL-encoded (%40cf%2Fmeta%2F...) or not (@cf/meta/...); the
@@ -77,7 +81,7 @@ export async function handleRetrieveModel(ctx) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
   const entry = entries.get(bare) ?? entries.get(bare.toLowerCase());
-  if (!entry) {
+  if (!entry || !keyAllowsModel(ctx.key, entry.id)) {
     throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
       param: "model", code: "model_not_found",
     });

@@ -8,9 +8,12 @@ import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
+import { reportTokens, setLimitHeaders } from "./limits.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
 import { handleResponses } from "./responses.js";
 import { settingsFor } from "./settings.js";
+
+export { KeyLimiter } from "./limits.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
@@ -56,6 +59,7 @@ async function handleRequest(request, env, ctx) {
   ctx.params = found.params;
   if (!found.route.public) {
     const key = await authenticate(request, env, ctx.settings);
+    ctx.key = key;
     ctx.keyId = key.id;
     ctx.log.key_id = key.id;
   }
@@ -71,6 +75,8 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
+      key: null,
+      limits: null, // set by limits.js when the key's limiter was asked: headers, token report
     };
     let response;
     let errorCode = null;
@@ -85,7 +91,11 @@ export default {
       response = err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    const emit = (extra = {}) => {
+      // The end of the request, a stream's included: its tokens are known now.
+      if (ctx.limits) reportTokens(ctx);
+      console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    };
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then.
       const firstByteMs = Date.now() - started;
@@ -154,5 +164,6 @@ function withCommonHeaders(response, request, ctx) {
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
   for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
+  if (ctx.limits) setLimitHeaders(headers, ctx.limits);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }

@@ -1,0 +1,183 @@
+// Per-key request and token limits (docs/keys.md): `rpm` (requests in any rolling 60 s) and
+// `tokens_per_day` (prompt + completion tokens per UTC day). The counters of a key live in one
+// KeyLimiter Durable Object (SQLite-backed), so they are exact across every Cloudflare location:
+// the Worker asks it once per model call before calling the model (admitRequest) and tells it the
+// tokens once the answer is complete (reportTokens, from the router's end-of-request hook).
+// Keys without rpm/tokens_per_day never reach this module.
+//
+// The object is named by the key's limit group (`limit_group` in the record, else its id), which
+// rotate-key hands on to the new key: a rotation continues the same window and the same budget.
+import { ApiError } from "./http.js";
+
+export const LIMITER_BINDING = "KEY_LIMITER";
+const WINDOW_MS = 60_000;
+// Test-only: the rolling window in ms, so tests see a window end without waiting a minute.
+// Never set by `flaregate deploy` or wrangler.toml; docs/keys.md says so.
+const TEST_WINDOW_VAR = "LIMITS_TEST_WINDOW_MS";
+const LIMITER_TIMEOUT_MS = 5000;
+
+// The Durable Object. Its two tables: the admitted requests of the current window (one row each,
+// so "when does a slot free" is the oldest row), and the tokens used per UTC day. Every method
+// runs its SQL synchronously, so concurrent requests to one object cannot interleave between
+// the count and the insert: 25 requests at once against rpm 10 admit exactly 10.
+export class KeyLimiter {
+  constructor(state) {
+    this.sql = state.storage.sql;
+    this.sql.exec("CREATE TABLE IF NOT EXISTS admitted (at INTEGER NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS tokens (day TEXT PRIMARY KEY, used INTEGER NOT NULL)");
+  }
+
+  async fetch(request) {
+    const body = await request.json();
+    const path = new URL(request.url).pathname;
+    if (path === "/admit") return Response.json(this.admit(body, Date.now()));
+    if (path === "/report") return Response.json(this.report(body, Date.now()));
+    return new Response("unknown limiter call", { status: 404 });
+  }
+
+  // {rpm, tokensPerDay, windowMs} -> the verdict and the numbers for the x-ratelimit headers.
+  // The token budget is checked first, so a request refused for quota takes no rpm slot.
+  admit({ rpm, tokensPerDay, windowMs }, now) {
+    const verdict = { allowed: true, now };
+    if (tokensPerDay !== null) {
+      const used = this.tokensOn(utcDay(now));
+      verdict.tokens = { limit: tokensPerDay, remaining: Math.max(0, tokensPerDay - used), resetMs: msUntilUtcMidnight(now) };
+      if (used >= tokensPerDay) return { ...verdict, allowed: false, reason: "tokens" };
+    }
+    if (rpm !== null) {
+      this.sql.exec("DELETE FROM admitted WHERE at <= ?", now - windowMs);
+      const row = this.sql.exec("SELECT COUNT(*) AS n, MIN(at) AS oldest, MAX(at) AS newest FROM admitted").one();
+      if (row.n >= rpm) {
+        // The oldest request leaves the window first: that is when the next one fits.
+        const retryMs = row.n > 0 ? Math.max(1, row.oldest + windowMs - now) : windowMs;
+        verdict.requests = { limit: rpm, remaining: 0, resetMs: row.n > 0 ? row.newest + windowMs - now : 0 };
+        return { ...verdict, allowed: false, reason: "requests", retryMs };
+      }
+      this.sql.exec("INSERT INTO admitted (at) VALUES (?)", now);
+      verdict.requests = { limit: rpm, remaining: rpm - row.n - 1, resetMs: windowMs };
+    }
+    return verdict;
+  }
+
+  report({ tokens }, now) {
+    const day = utcDay(now);
+    const count = Math.max(0, Math.round(Number(tokens) || 0));
+    this.sql.exec("DELETE FROM tokens WHERE day <> ?", day);
+    this.sql.exec("INSERT INTO tokens (day, used) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET used = used + excluded.used", day, count);
+    return { used: this.tokensOn(day) };
+  }
+
+  tokensOn(day) {
+    const rows = this.sql.exec("SELECT used FROM tokens WHERE day = ?", day).toArray();
+    return rows.length ? rows[0].used : 0;
+  }
+}
+
+// Asks the key's limiter whether this request may run. Sets ctx.limits (for the headers and the
+// token report) and throws 429 when a limit is reached, 503 when the limiter cannot answer:
+// a limit that silently stops applying would be a bill nobody agreed to.
+export async function admitRequest(ctx, key) {
+  const namespace = ctx.env[LIMITER_BINDING];
+  if (!namespace || typeof namespace.idFromName !== "function") {
+    throw limiterUnavailable(`this gateway has no ${LIMITER_BINDING} Durable Object binding. Redeploy with \`flaregate deploy\``);
+  }
+  const stub = namespace.get(namespace.idFromName(key.limitGroup));
+  const ask = { rpm: key.rpm, tokensPerDay: key.tokensPerDay, windowMs: windowMs(ctx.env) };
+  let verdict;
+  try {
+    verdict = await callLimiter(stub, "/admit", ask);
+  } catch (err) {
+    console.error(JSON.stringify({ event: "limiter_unavailable", request_id: ctx.requestId, key_id: key.id, error: String(err?.message ?? err) }));
+    throw limiterUnavailable("its rate limiter did not answer. Retry in a few seconds");
+  }
+  ctx.limits = { stub, key, verdict };
+  if (verdict.allowed) return;
+  if (verdict.reason === "tokens") {
+    const seconds = Math.max(1, Math.ceil(verdict.tokens.resetMs / 1000));
+    throw new ApiError(429, `This API key has used its daily budget of ${key.tokensPerDay} tokens. It resets at 00:00 UTC, in ${formatReset(verdict.tokens.resetMs)}.`, {
+      code: "insufficient_quota", headers: { "retry-after": String(seconds) },
+    });
+  }
+  throw new ApiError(429, `Rate limit reached for this API key: ${key.rpm} requests per minute. Retry in ${formatReset(verdict.retryMs)}.`, {
+    code: "rate_limit_exceeded",
+    headers: { "retry-after": String(Math.max(1, Math.ceil(verdict.retryMs / 1000))), "retry-after-ms": String(verdict.retryMs) },
+  });
+}
+
+// Called once per request when it has ended (a stream: at its end). Only a key with a token
+// budget reports, only an admitted request, and only tokens that are known.
+export function reportTokens(ctx) {
+  const limits = ctx.limits;
+  if (!limits?.verdict.allowed || limits.key.tokensPerDay === null) return;
+  const usage = ctx.log.usage;
+  const tokens = (Number(usage?.prompt_tokens) || 0) + (Number(usage?.completion_tokens) || 0);
+  if (!(tokens > 0)) return;
+  const report = callLimiter(limits.stub, "/report", { tokens }).catch((err) => {
+    console.error(JSON.stringify({ event: "limiter_report_failed", request_id: ctx.requestId, key_id: limits.key.id, tokens, error: String(err?.message ?? err) }));
+  });
+  ctx.executionCtx?.waitUntil?.(report);
+}
+
+// OpenAI's x-ratelimit-* headers for a request the limiter answered: the requests trio for rpm,
+// the tokens trio for the daily budget.
+export function setLimitHeaders(headers, limits) {
+  const { requests, tokens } = limits.verdict;
+  if (requests) {
+    headers.set("x-ratelimit-limit-requests", String(requests.limit));
+    headers.set("x-ratelimit-remaining-requests", String(requests.remaining));
+    headers.set("x-ratelimit-reset-requests", formatReset(requests.resetMs));
+  }
+  if (tokens) {
+    headers.set("x-ratelimit-limit-tokens", String(tokens.limit));
+    headers.set("x-ratelimit-remaining-tokens", String(tokens.remaining));
+    headers.set("x-ratelimit-reset-tokens", formatReset(tokens.resetMs));
+  }
+}
+
+async function callLimiter(stub, path, body) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${LIMITER_TIMEOUT_MS} ms`)), LIMITER_TIMEOUT_MS);
+  });
+  try {
+    const call = stub.fetch(`https://limiter${path}`, { method: "POST", body: JSON.stringify(body) });
+    const response = await Promise.race([call, timeout]);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function limiterUnavailable(why) {
+  return new ApiError(503, `This API key has usage limits, but ${why}. Requests with this key are refused until the limits can be checked.`, {
+    code: "limits_unavailable",
+  });
+}
+
+function windowMs(env) {
+  const n = Number(env[TEST_WINDOW_VAR]);
+  return Number.isInteger(n) && n > 0 ? n : WINDOW_MS;
+}
+
+function utcDay(now) {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+function msUntilUtcMidnight(now) {
+  const d = new Date(now);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1) - now;
+}
+
+// OpenAI's duration format for x-ratelimit-reset-*: "20ms", "1s", "6m0s", "13h2m5s".
+function formatReset(ms) {
+  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  let seconds = Math.ceil(ms / 1000);
+  const hours = Math.floor(seconds / 3600);
+  seconds -= hours * 3600;
+  const minutes = Math.floor(seconds / 60);
+  seconds -= minutes * 60;
+  if (hours) return `${hours}h${minutes}m${seconds}s`;
+  if (minutes) return `${minutes}m${seconds}s`;
+  return `${seconds}s`;
+}
