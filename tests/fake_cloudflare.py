@@ -15,7 +15,9 @@ Authorization is this module's own small evaluation of the token's policies agai
 independently of flaregate/token_audit.py so the two check each other.
 
 Besides the token and KV routes, it serves what `flaregate deploy` reads itself: the account's
-workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``). Pulumi's own calls never reach
+workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``), and the AI Gateway logs
+`flaregate usage` reads (``GET /accounts/{id}/ai-gateway/gateways/{gateway}/logs``, shaped as the
+SDK's ``LogListResponse``, newest first, paged by ``page``/``per_page``). Pulumi's own calls never reach
 it (the deploy tests fake Pulumi at the Automation API, tests/fake_pulumi.py).
 
 KV lives either in memory or, for end-to-end tests, in the Miniflare KV namespace the Worker
@@ -312,6 +314,8 @@ class FakeCloudflare:
         self.namespaces = {NAMESPACE: ACCOUNT}
         self.subdomains = {ACCOUNT: "acme"}
         """account id -> its workers.dev subdomain; an account without one answers 404."""
+        self.gateway_logs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        """(account id, gateway id) -> its logs; a gateway not in here answers 404."""
         self.kv = kv or InMemoryKV()
         self.kv_page_size = 1000
         self.failures: list[Failure] = []
@@ -523,6 +527,14 @@ class FakeCloudflare:
                 raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
             return {"subdomain": self.subdomains[m[1]]}
 
+        # List Gateway Logs (Accepted Permissions: AI Gateway Read or Write). The 404 code for an
+        # unknown gateway is an assumption: flaregate relies on the status only.
+        if m := re.fullmatch(r"/accounts/(\w+)/ai-gateway/gateways/([\w-]+)/logs", path):
+            self._require(token, ["AI Gateway Read", "AI Gateway Write"], m[1])
+            if (m[1], m[2]) not in self.gateway_logs:
+                raise ApiError(404, 7002, "Not Found")
+            return self._gateway_logs(self.gateway_logs[(m[1], m[2])], query)
+
         # KV
         if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces/(\w+)/keys", path):
             self._require_namespace(token, m[1], m[2], write=False)
@@ -573,6 +585,24 @@ class FakeCloudflare:
         if token.not_before:
             result["not_before"] = token.not_before
         return result
+
+    def _gateway_logs(self, logs: list[dict[str, Any]], query: dict[str, str]) -> Paged:
+        def moment(text: str) -> datetime:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+        rows = list(logs)
+        if query.get("start_date"):
+            rows = [r for r in rows if moment(r["created_at"]) >= moment(query["start_date"])]
+        if query.get("end_date"):
+            rows = [r for r in rows if moment(r["created_at"]) <= moment(query["end_date"])]
+        if query.get("order_by", "created_at") == "created_at":
+            descending = query.get("order_by_direction", "desc") == "desc"
+            rows.sort(key=lambda r: moment(r["created_at"]), reverse=descending)
+        page, per_page = int(query.get("page") or 1), int(query.get("per_page") or 20)
+        items = rows[(page - 1) * per_page : page * per_page]
+        total_pages = max(1, -(-len(rows) // per_page))
+        info = {"page": page, "per_page": per_page, "count": len(items)}
+        return Paged(items, {**info, "total_count": len(rows), "total_pages": total_pages})
 
     def _kv_list(self, query: dict[str, str]) -> Paged:
         items = self.kv.list(query.get("prefix", ""))

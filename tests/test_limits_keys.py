@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from flaregate.cli import main
-from flaregate.keyring import Keyring, KeyLimits, kv_key_for
+from flaregate.keyring import KeyLimits, Keyring, kv_key_for
 from tests.conftest import TEST_CONFIG
 from tests.fake_cloudflare import ACCOUNT, NAMESPACE, FakeCloudflare, WorkerKV, full_token
 
