@@ -8,9 +8,11 @@ import asyncio
 import hashlib
 import json
 import secrets
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import openai
@@ -321,3 +323,38 @@ def test_keys_sharing_a_limit_group_share_counters(worker):
         first.chat.completions.create(**CHAT)
     # A key of its own group is untouched.
     client_for(worker, put_key(worker, rpm=2)).chat.completions.create(**CHAT)
+
+
+# --- a deployment without the limiter ------------------------------------------------------------
+
+WITHOUT_LIMITER = Path(__file__).resolve().parent / "clients" / "worker_without_limiter.mjs"
+
+
+def test_without_the_limiter_limited_keys_fail_closed_and_others_never_need_it(rendered_worker):
+    """A second, short-lived workerd: the rendered Worker with no KEY_LIMITER binding."""
+
+    def record(**fields):
+        return {"id": uuid.uuid4().hex[:12], "name": "x", "created_at": "2026-01-01T00:00:00Z"} | {
+            "expires_at": None,
+            **fields,
+        }
+
+    cases = [
+        ["sk-fg-plain", record(), "gpt-4o-mini"],
+        ["sk-fg-models", record(models=["gpt-4o-mini"]), "gpt-4o-mini"],
+        ["sk-fg-rpm", record(rpm=100), "gpt-4o-mini"],
+        ["sk-fg-tokens", record(tokens_per_day=1000), "gpt-4o-mini"],
+    ]
+    result = subprocess.run(
+        ["node", str(WITHOUT_LIMITER), str(rendered_worker), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=WITHOUT_LIMITER.parents[2],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    plain, models, rpm, tokens = json.loads(result.stdout.strip().splitlines()[-1])
+    assert plain["status"] == 200 and models["status"] == 200
+    for limited in (rpm, tokens):
+        assert limited["status"] == 503 and limited["code"] == "limits_unavailable"
+        assert "Redeploy with `flaregate deploy`" in limited["message"]
