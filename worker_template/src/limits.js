@@ -9,7 +9,7 @@
 // rotate-key hands on to the new key: a rotation continues the same window and the same budget.
 import { ApiError } from "./http.js";
 
-export const LIMITER_BINDING = "KEY_LIMITER";
+const LIMITER_BINDING = "KEY_LIMITER"; // flaregate/durable_objects.py names it for the deploy
 const WINDOW_MS = 60_000;
 // Test-only: the rolling window in ms, so tests see a window end without waiting a minute.
 // Never set by `flaregate deploy` or wrangler.toml; docs/keys.md says so.
@@ -144,7 +144,10 @@ export async function admitRequest(ctx, key) {
       code: "insufficient_quota", headers: { "retry-after": String(seconds) },
     });
   }
-  throw new ApiError(429, `Rate limit reached for this API key: ${key.rpm} requests per minute. Retry in ${formatReset(verdict.retryMs)}.`, {
+  const why = key.rpm === 0
+    ? "This API key's rate limit is 0 requests per minute: it may not call models until its operator raises it (`flaregate keys update`)."
+    : `Rate limit reached for this API key: ${key.rpm} requests per minute. Retry in ${formatReset(verdict.retryMs)}.`;
+  throw new ApiError(429, why, {
     code: "rate_limit_exceeded",
     headers: { "retry-after": String(Math.max(1, Math.ceil(verdict.retryMs / 1000))), "retry-after-ms": String(verdict.retryMs) },
   });
