@@ -163,11 +163,8 @@ def test_token_budget_lets_the_crossing_request_finish_then_refuses_until_midnig
 def wait_for_remaining(client, expected: int, body: dict):
     """The next response whose x-ratelimit-remaining-tokens is `expected`: token reports reach
     the limiter just after a response ends (waitUntil), so the very next request may not see
-    them yet. The bodies sent while waiting must report no usage."""
-    quiet = {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": 'script:{"object": {"response": "ok"}}'}],
-    }
+    them yet. The probes sent while waiting report a usage of zero tokens."""
+    quiet = chat_with_usage(0, 0)
     for _ in range(50):
         probe = client.chat.completions.with_raw_response.create(**quiet)
         if probe.headers["x-ratelimit-remaining-tokens"] == str(expected):
@@ -196,6 +193,57 @@ def test_a_stream_counts_its_tokens_at_its_end(worker):
         )
     assert text == "Hello"
     wait_for_remaining(client, 10_000 - 1234, chat_with_usage(1, 1))
+
+
+def test_an_answer_without_usage_counts_an_estimate(worker):
+    key = put_key(worker, tokens_per_day=100_000)
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": 'script:{"object": {"response": "ok"}}'}],
+        }
+    ).encode()
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    response = httpx.post(f"{worker.base_url}/chat/completions", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["usage"]["total_tokens"] == 0  # the model reported none
+    # ~4 bytes of request per prompt token; nothing streamed.
+    wait_for_remaining(client_for(worker, key), 100_000 - -(-len(body) // 4), chat_with_usage(1, 1))
+
+
+def test_a_stream_the_client_leaves_early_still_counts(worker):
+    key = put_key(worker, tokens_per_day=100_000)
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow:200:20"}],
+        }
+    ).encode()
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    events = 0
+    with httpx.stream(
+        "POST", f"{worker.base_url}/chat/completions", content=body, headers=headers, timeout=20
+    ) as response:
+        for line in response.iter_lines():
+            events += line.startswith("data:")
+            if events == 5:
+                break  # leave: the usage at the stream's end never comes
+    client = client_for(worker, key)
+    quiet = chat_with_usage(0, 0)
+    for _ in range(50):
+        remaining = int(
+            client.chat.completions.with_raw_response.create(**quiet).headers[
+                "x-ratelimit-remaining-tokens"
+            ]
+        )
+        if remaining < 100_000:
+            break
+        time.sleep(0.1)
+    used = 100_000 - remaining
+    # The prompt's estimate plus one token per event sent before the client left (a few more
+    # may have been in flight), far below the 200 tokens the whole answer would have been.
+    assert -(-len(body) // 4) + 5 <= used <= -(-len(body) // 4) + 60
 
 
 def test_embeddings_count_their_estimated_tokens(worker):

@@ -136,7 +136,7 @@ export async function admitRequest(ctx, key) {
     console.error(JSON.stringify({ event: "limiter_unavailable", request_id: ctx.requestId, key_id: key.id, error: String(err?.message ?? err) }));
     throw limiterUnavailable("its rate limiter did not answer. Retry in a few seconds");
   }
-  ctx.limits = { stub, key, verdict };
+  ctx.limits = { stub, key, verdict, events: 0, ended: null };
   if (verdict.allowed) return;
   if (verdict.reason === "tokens") {
     const seconds = Math.max(1, Math.ceil(verdict.tokens.resetMs / 1000));
@@ -154,17 +154,57 @@ export async function admitRequest(ctx, key) {
 }
 
 // Called once per request when it has ended (a stream: at its end). Only a key with a token
-// budget reports, only an admitted request, and only tokens that are known.
-export function reportTokens(ctx) {
+// budget reports, and only an admitted request. Tokens are what the model reported; where it
+// reported none (a model that sends no usage, a stream the client left early, an image), an
+// estimate in the spirit of the embeddings route: ~4 bytes of request body per prompt token,
+// and one token per event streamed back. A failed request without usage counts nothing.
+export function reportTokens(ctx, status) {
   const limits = ctx.limits;
-  if (!limits?.verdict.allowed || limits.key.tokensPerDay === null) return;
+  sendTokenReport(ctx, limits, status);
+  limits.ended?.(); // a stream's request may end now (limitedStream)
+}
+
+function sendTokenReport(ctx, limits, status) {
+  if (!limits.verdict.allowed || limits.key.tokensPerDay === null) return;
   const usage = ctx.log.usage;
-  const tokens = (Number(usage?.prompt_tokens) || 0) + (Number(usage?.completion_tokens) || 0);
+  let tokens = (Number(usage?.prompt_tokens) || 0) + (Number(usage?.completion_tokens) || 0);
+  if (!usage && status < 400) {
+    tokens = Math.ceil((Number(ctx.request.headers.get("content-length")) || 0) / 4) + limits.events;
+  }
   if (!(tokens > 0)) return;
   const report = callLimiter(limits.stub, "/report", { tokens }).catch((err) => {
     console.error(JSON.stringify({ event: "limiter_report_failed", request_id: ctx.requestId, key_id: limits.key.id, tokens, error: String(err?.message ?? err) }));
   });
   ctx.executionCtx?.waitUntil?.(report);
+}
+
+// A limited key's stream. A client that disconnects mid-stream ends the request at once, before
+// the end hook could run, and its tokens would never be counted: the request is kept alive
+// (waitUntil) until reportTokens has run. With a token budget the stream's events are also
+// counted (blank-line separated), so a stream that ends without usage can still be estimated.
+export function limitedStream(body, ctx) {
+  const limits = ctx.limits;
+  ctx.executionCtx?.waitUntil?.(new Promise((resolve) => { limits.ended = resolve; }));
+  if (limits.key.tokensPerDay === null) return body;
+  const reader = body.getReader();
+  let last = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      for (const byte of value) {
+        if (byte === 10 && last === 10) limits.events++;
+        last = byte;
+      }
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 // OpenAI's x-ratelimit-* headers for a request the limiter answered: the requests trio for rpm,

@@ -8,7 +8,7 @@ import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
-import { reportTokens, setLimitHeaders } from "./limits.js";
+import { limitedStream, reportTokens, setLimitHeaders } from "./limits.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
 import { handleResponses } from "./responses.js";
 import { settingsFor } from "./settings.js";
@@ -93,13 +93,14 @@ export default {
     response = withCommonHeaders(response, request, ctx);
     const emit = (extra = {}) => {
       // The end of the request, a stream's included: its tokens are known now.
-      if (ctx.limits) reportTokens(ctx);
+      if (ctx.limits) reportTokens(ctx, response.status);
       console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
     };
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then.
       const firstByteMs = Date.now() - started;
-      const body = withEndHook(response.body, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
+      const source = ctx.limits ? limitedStream(response.body, ctx) : response.body;
+      const body = withEndHook(source, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
       return new Response(body, { status: response.status, headers: response.headers });
     }
     emit();
