@@ -366,6 +366,9 @@ def rotate_key(config, key_id, grace, expires, account_id, namespace_id, stack, 
         f"id       {new.id}  (replaces {old.id})",
         f"name     {new.name}",
         f"expires  {_when(new.expires_at)}",
+        "limits   none"
+        if new.limits.unlimited
+        else f"limits   {new.limits.describe()} (its counters continue the old key's)",
         "",
         f"The old key {old.id} keeps working until {_when(old.expires_at)} "
         f"({format_duration(old.expires_at - ring.clock())} from now): switch your clients before then.",

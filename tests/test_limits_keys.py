@@ -168,3 +168,13 @@ def test_too_many_models_for_kv_metadata_is_one_clear_error(env):
     result = CliRunner().invoke(main, ["keys", "create", "--name", "x", "--models", many])
     assert result.exit_code != 0
     assert "too large for KV metadata" in result.output and "Traceback" not in result.output
+
+
+def test_rotate_key_shows_the_inherited_limits(env, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the panel's lines unwrapped
+    made = json.loads(run("keys", "create", "--name", "ci", "--rpm", "60", "--json").stdout)
+    result = CliRunner().invoke(main, ["rotate-key", "--id", made["id"], "--grace", "2h"])
+    assert result.exit_code == 0, result.output
+    assert "all models; 60 rpm; no token limit (its counters continue the old key's)" in " ".join(
+        result.stderr.split()
+    )
