@@ -178,14 +178,14 @@ function sendTokenReport(ctx, limits, status) {
   ctx.executionCtx?.waitUntil?.(report);
 }
 
-// A limited key's stream. A client that disconnects mid-stream ends the request at once, before
-// the end hook could run, and its tokens would never be counted: the request is kept alive
-// (waitUntil) until reportTokens has run. With a token budget the stream's events are also
-// counted (blank-line separated), so a stream that ends without usage can still be estimated.
+// The stream of a key with a token budget. A client that disconnects mid-stream ends the request
+// at once, before the end hook could run, and its tokens would never be counted: the request is
+// kept alive (waitUntil) until reportTokens has run. The stream's events are counted
+// (blank-line separated), so a stream that ends without usage can still be estimated.
 export function limitedStream(body, ctx) {
   const limits = ctx.limits;
+  if (limits.key.tokensPerDay === null) return body; // nothing to report at the end
   ctx.executionCtx?.waitUntil?.(new Promise((resolve) => { limits.ended = resolve; }));
-  if (limits.key.tokensPerDay === null) return body;
   const reader = body.getReader();
   let last = 0;
   return new ReadableStream({
