@@ -197,18 +197,15 @@ def update_key(
         flaregate keys update 1a2b3c4d5e6f --all-models --no-rpm --no-token-limit
     """
     changes: dict = {}
-    for value, clear, field, option in (
-        (models, all_models, "models", "--models"),
-        (rpm, no_rpm, "rpm", "--rpm"),
-        (tokens_per_day, no_token_limit, "tokens_per_day", "--tokens-per-day"),
+    for value, clear, field, option, clear_option in (
+        (_models(models), all_models, "models", "--models", "--all-models"),
+        (rpm, no_rpm, "rpm", "--rpm", "--no-rpm"),
+        (tokens_per_day, no_token_limit, "tokens_per_day", "--tokens-per-day", "--no-token-limit"),
     ):
         if value is not None and clear:
-            flag = {"models": "--all-models", "rpm": "--no-rpm"}.get(field, "--no-token-limit")
-            raise click.UsageError(f"{option} and {flag} contradict each other; give one")
-        if clear:
-            changes[field] = None
-        elif value is not None:
-            changes[field] = _models(value) if field == "models" else value
+            raise click.UsageError(f"{option} and {clear_option} contradict each other; give one")
+        if clear or value is not None:
+            changes[field] = value  # None when cleared: unlimited
     if not changes:
         raise click.UsageError(
             "nothing to change: give --models/--all-models, --rpm/--no-rpm or "
