@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import timedelta
 
 import openai
@@ -81,15 +82,18 @@ def test_create_without_limits_writes_exactly_the_four_fields(worker, env):
 
 def test_list_shows_limits(env, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # one table row per line
-    run("keys", "create", "--name", "ci", "--models", "gpt-4o-mini", "--rpm", "60")
-    run("keys", "create", "--name", "laptop")
+    # The key ring is the session's Miniflare KV: other tests' keys are in it too.
+    limited, plain = f"ci-{uuid.uuid4().hex[:8]}", f"laptop-{uuid.uuid4().hex[:8]}"
+    run("keys", "create", "--name", limited, "--models", "gpt-4o-mini", "--rpm", "60")
+    run("keys", "create", "--name", plain)
     listed = run("keys", "list")
     assert "Limits" in listed.output
-    assert "models gpt-4o-mini; 60 rpm; no token limit" in " ".join(listed.output.split())
+    row = next(line for line in listed.output.splitlines() if limited in line)
+    assert "models gpt-4o-mini; 60 rpm; no token limit" in row
     keys = {k["name"]: k for k in json.loads(run("keys", "list", "--json").stdout)["keys"]}
-    assert keys["ci"]["models"] == ["gpt-4o-mini"] and keys["ci"]["rpm"] == 60
-    assert keys["ci"]["tokens_per_day"] is None
-    assert keys["laptop"]["models"] is None and keys["laptop"]["rpm"] is None
+    assert keys[limited]["models"] == ["gpt-4o-mini"] and keys[limited]["rpm"] == 60
+    assert keys[limited]["tokens_per_day"] is None
+    assert keys[plain]["models"] is None and keys[plain]["rpm"] is None
 
 
 def test_update_changes_only_what_is_given_and_the_worker_follows(worker, env):
