@@ -37,7 +37,14 @@ def _models(text: str | None) -> tuple[str, ...] | None:
     """--models a,b,c -> ("a", "b", "c"); empty items are dropped."""
     if text is None:
         return None
-    return tuple(m.strip() for m in text.split(",") if m.strip())
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if any(any(c.isspace() for c in name) for name in names):
+        raise click.BadParameter(
+            "model names contain no spaces; separate them with commas, e.g. "
+            "--models gpt-4o-mini,@cf/meta/*",
+            param_hint="--models",
+        )
+    return names
 
 
 def _limits_option_values(models, rpm, tokens_per_day):

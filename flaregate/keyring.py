@@ -2,10 +2,10 @@
 
 The record format is docs/keys.md: KV key ``key:<sha256 hex of the full API key>``, value
 ``{"id", "name", "created_at", "expires_at"}`` plus, only when set, the key's limits
-``models``, ``rpm``, ``tokens_per_day`` and its ``limit_group``. The same fields go into the entry's KV
-*metadata*, so listing reads one page of names per 1000 keys and no values. Every write goes
-through the Cloudflare API (``client.kv.namespaces.values.update``), the plaintext key is
-returned once and never stored, logged or put in an exception.
+``models``, ``rpm``, ``tokens_per_day`` and its ``limit_group``. The same fields go into the
+entry's KV *metadata*, so listing reads one page of names per 1000 keys and no values. Every
+write goes through the Cloudflare API (``client.kv.namespaces.values.update``), the plaintext
+key is returned once and never stored, logged or put in an exception.
 
 Rotation is ordered so that an interruption at any point leaves a working key:
 
@@ -116,10 +116,10 @@ class KeyLimits:
     def __post_init__(self) -> None:
         if self.models is not None:
             cleaned = tuple(m.strip() for m in self.models)
-            if any(not m or any(c.isspace() for c in m) for m in cleaned):
+            if not all(cleaned):  # the Worker's rule too: an empty name is a broken record
                 raise KeyringError(
-                    "model names in --models must be non-empty and without spaces, separated by "
-                    "commas, e.g. --models gpt-4o-mini,@cf/meta/*"
+                    "model names cannot be empty; separate them with commas, e.g. "
+                    "--models gpt-4o-mini,@cf/meta/*"
                 )
             object.__setattr__(self, "models", cleaned)
         for name in ("rpm", "tokens_per_day"):

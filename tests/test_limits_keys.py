@@ -182,3 +182,8 @@ def test_rotate_key_shows_the_inherited_limits(env, monkeypatch):
     assert "all models; 60 rpm; no token limit (its counters continue the old key's)" in " ".join(
         result.stderr.split()
     )
+
+
+def test_models_with_spaces_are_refused_with_the_fix(env):
+    result = CliRunner().invoke(main, ["keys", "create", "--name", "x", "--models", "gpt 4o"])
+    assert result.exit_code == 2 and "separate them with commas" in result.output
