@@ -406,3 +406,33 @@ def test_without_the_limiter_limited_keys_fail_closed_and_others_never_need_it(r
     for limited in (rpm, tokens):
         assert limited["status"] == 503 and limited["code"] == "limits_unavailable"
         assert "Redeploy with `flaregate deploy`" in limited["message"]
+
+
+# --- the Anthropic route passes the same check ----------------------------------------------------
+
+
+def claude_for(worker, key):
+    import anthropic
+
+    return anthropic.Anthropic(base_url=worker.url, api_key=key, max_retries=0, timeout=20)
+
+
+def test_anthropic_messages_get_the_allowlist_and_limits_in_anthropics_envelope(worker):
+    import anthropic
+
+    message = {"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    allowlisted = claude_for(worker, put_key(worker, models=["claude-haiku-*"]))
+    with pytest.raises(anthropic.PermissionDeniedError) as err:
+        allowlisted.messages.create(model="claude-sonnet-4-5", **message)
+    assert err.value.body["error"]["type"] == "permission_error"
+    assert "claude-sonnet-4-5" in err.value.body["error"]["message"]
+    assert allowlisted.messages.create(model="claude-haiku-4-5", **message).content
+
+    limited = claude_for(worker, put_key(worker, rpm=1, tokens_per_day=10_000))
+    raw = limited.messages.with_raw_response.create(model="claude-haiku-4-5", **message)
+    assert raw.headers["x-ratelimit-limit-requests"] == "1"
+    assert raw.headers["x-ratelimit-limit-tokens"] == "10000"
+    with pytest.raises(anthropic.RateLimitError) as err:
+        limited.messages.create(model="claude-haiku-4-5", **message)
+    assert err.value.body["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(err.value.response.headers["retry-after"]) <= LIMITS_TEST_WINDOW_MS / 1000
