@@ -221,7 +221,13 @@ PERMISSIONS: tuple[Permission, ...] = (
             "usage": "read the gateway's request logs (List Gateway Logs accepts AI Gateway Read "
             "or Write) for `flaregate usage`",
         },
-        probe=Probe("GET", "/accounts/{account_id}/ai-gateway/gateways", {"per_page": "5"}),
+        probe=Probe(
+            "GET",
+            "/accounts/{account_id}/ai-gateway/gateways",
+            {"per_page": "5"},
+            sdk="ai_gateway.list",
+            sdk_args={"account_id": "{account_id}", "per_page": 5},
+        ),
     ),
     Permission(
         api_name="Workers AI Read",
