@@ -11,6 +11,9 @@
    takes 50 ms.
 3. Rendered bundle size (raw and gzip).
 4. CPU of the stream transform per 1,000 tokens vs an identity transform (scripts/bench_stream_cpu.mjs).
+5. A key with limits (rpm and tokens_per_day, so every request asks its KeyLimiter Durable Object
+   and reports tokens) vs a key without, in alternating blocks: the added p50 latency and the
+   request-rate ratio.
 
     bash scripts/bench                          # everything (after `bash scripts/test`)
     bash scripts/bench --only sequential        # just the per-request overhead A/B
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -171,7 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--only",
-        choices=["sequential", "concurrent", "ttft", "bundle", "stream-cpu"],
+        choices=["sequential", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"],
         action="append",
         help="run only these parts (repeatable); default: all",
     )
@@ -183,7 +188,9 @@ def main() -> None:
         help="benchmark this rendered worker.js (e.g. an older build) instead of rendering one",
     )
     args = parser.parse_args()
-    parts = set(args.only or ["sequential", "concurrent", "ttft", "bundle", "stream-cpu"])
+    parts = set(
+        args.only or ["sequential", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"]
+    )
 
     work = Path(tempfile.mkdtemp(prefix="flaregate-bench-"))
     if args.worker:
@@ -192,7 +199,7 @@ def main() -> None:
         write_bundle(WorkerConfig(), work / "dist")
         script = work / "dist" / "worker.js"
     report: dict = {}
-    if parts & {"sequential", "concurrent", "ttft"}:
+    if parts & {"sequential", "concurrent", "ttft", "limited-key"}:
         report.update(workerd_benchmarks(script, work, parts, args.requests, args.blocks))
     if "bundle" in parts:
         raw = script.read_bytes()
@@ -243,6 +250,24 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
                 "concurrency": CONCURRENCY,
                 **ab_blocks(load, sides, REQUESTS, BLOCKS),
             }
+        if "limited-key" in parts:
+            limited = "sk-fg-" + secrets.token_urlsafe(32)  # limits high enough never to refuse
+            record = {"id": "benchlimited", "name": "bench-limited"}
+            record.update(created_at="2026-01-01T00:00:00Z", expires_at=None)
+            record.update(rpm=10**9, tokens_per_day=10**15)
+            proxy.kv_put(f"key:{hashlib.sha256(limited.encode()).hexdigest()}", json.dumps(record))
+            url = f"{proxy.base_url}/chat/completions"
+            limited_auth = {"authorization": f"Bearer {limited}"}
+            load(url, limited_auth, chat, 80)
+            report["limited_key"] = ab_blocks(
+                load,
+                {
+                    "limited": (url, limited_auth, chat, proxy.process.pid),
+                    "unlimited": (url, auth, chat, proxy.process.pid),
+                },
+                REQUESTS,
+                BLOCKS,
+            )
         if "ttft" in parts:
             slow = {
                 "model": "@cf/meta/llama-3.1-8b-instruct-fp8",

@@ -10,9 +10,12 @@ import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
+import { limitedStream, reportTokens, setLimitHeaders } from "./limits.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
 import { handleDeleteResponse, handleResponses, handleRetrieveResponse } from "./responses.js";
 import { settingsFor } from "./settings.js";
+
+export { KeyLimiter } from "./limits.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
@@ -72,6 +75,7 @@ async function handleRequest(request, env, ctx) {
   ctx.params = found.params;
   if (!found.route.public) {
     const key = await authenticate(request, env, ctx.settings);
+    ctx.key = key;
     ctx.keyId = key.id;
     ctx.log.key_id = key.id;
   }
@@ -87,6 +91,8 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
+      key: null,
+      limits: null, // set by limits.js when the key's limiter was asked: headers, token report
       renderError: null, // the route's own error renderer, if it has one
     };
     let response;
@@ -102,17 +108,22 @@ export default {
       response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    const emit = (extra) => console.log(JSON.stringify(extra ? { ...logLine(ctx, request, response, errorCode, started), ...extra } : logLine(ctx, request, response, errorCode, started)));
+    const emit = (extra) => {
+      // The end of the request, a stream's included: its tokens are known now.
+      if (ctx.limits) reportTokens(ctx, response.status);
+      console.log(JSON.stringify(extra ? { ...logLine(ctx, request, response, errorCode, started), ...extra } : logLine(ctx, request, response, errorCode, started)));
+    };
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then. The encoders'
       // event streams say when they end (ctx.streamEnd); any other body is watched.
       const firstByteMs = Date.now() - started;
       const onEnd = (extra) => emit({ first_byte_ms: firstByteMs, ...extra });
-      if (ctx.streamEnd) {
+      if (ctx.streamEnd && !ctx.limits) {
         ctx.streamEnd.listen(onEnd);
         return response;
       }
-      return new Response(withEndHook(response.body, onEnd), { status: response.status, headers: response.headers });
+      const source = ctx.limits ? limitedStream(response.body, ctx) : response.body;
+      return new Response(withEndHook(source, onEnd), { status: response.status, headers: response.headers });
     }
     emit();
     return response;
@@ -194,4 +205,5 @@ function setCommonHeaders(headers, ctx, cors) {
     headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
   }
   for (const name in cors) headers.set(name, cors[name]);
+  if (ctx.limits) setLimitHeaders(headers, ctx.limits);
 }
