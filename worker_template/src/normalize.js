@@ -308,34 +308,44 @@ function toCount(value) {
 }
 
 // `stop` sequences, applied here rather than sent: Workers AI's native models do not take them.
-// The text is cut before the first stop sequence and nothing after it is emitted; the longest
-// tail that could still become a stop sequence is held back until it cannot.
+// The text is cut before the first stop sequence to be completed (as a model that stops when it
+// has written one) and nothing after it is emitted; the longest tail that could still become a
+// stop sequence is held back until it cannot. Each sequence is followed by a Knuth-Morris-Pratt
+// matcher whose state survives between pushes, so a character costs the same however long the
+// text before it or the sequences are (the request caps them: chat_request.js).
 class StopSequenceFilter {
   constructor(sequences) {
-    this.sequences = sequences;
+    this.matchers = sequences.map((seq) => ({ seq, fallback: kmpFallback(seq), matched: 0 }));
     this.held = "";
+    this.work = 0; // characters x sequences examined, for the tests that prove the work is linear
   }
 
   push(text) {
     const buf = this.held + text;
-    let cut = -1;
-    for (const seq of this.sequences) {
-      const at = buf.indexOf(seq);
-      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
-    }
-    if (cut !== -1) {
-      this.held = "";
-      return { text: buf.slice(0, cut), stopped: true };
-    }
     let keep = 0;
-    for (const seq of this.sequences) {
-      for (let n = Math.min(seq.length - 1, buf.length); n > keep; n--) {
-        if (buf.endsWith(seq.slice(0, n))) {
-          keep = n;
-          break;
+    for (let i = this.held.length; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      let cut = -1;
+      keep = 0;
+      for (const m of this.matchers) {
+        let k = m.matched;
+        while (k > 0 && m.seq.charCodeAt(k) !== c) k = m.fallback[k - 1];
+        if (m.seq.charCodeAt(k) === c) k++;
+        if (k === m.seq.length) {
+          const at = i + 1 - k;
+          if (cut === -1 || at < cut) cut = at;
+          k = m.fallback[k - 1];
         }
+        m.matched = k;
+        if (k > keep) keep = k;
+      }
+      this.work += this.matchers.length;
+      if (cut !== -1) {
+        this.held = "";
+        return { text: buf.slice(0, cut), stopped: true };
       }
     }
+    if (buf.length === this.held.length) keep = this.held.length;
     this.held = buf.slice(buf.length - keep);
     return { text: buf.slice(0, buf.length - keep), stopped: false };
   }
@@ -345,4 +355,15 @@ class StopSequenceFilter {
     this.held = "";
     return held;
   }
+}
+
+// fallback[k] = the length of the longest proper prefix of seq[0..k] that is also its suffix.
+function kmpFallback(seq) {
+  const fallback = new Array(seq.length).fill(0);
+  for (let i = 1, k = 0; i < seq.length; i++) {
+    while (k > 0 && seq[i] !== seq[k]) k = fallback[k - 1];
+    if (seq[i] === seq[k]) k++;
+    fallback[i] = k;
+  }
+  return fallback;
 }
