@@ -4,6 +4,7 @@
 // Built once per isolate: the catalog is rendered in and never changes at run time.
 import { CATALOG } from "./build.js";
 import { ALIASES, MODELS, PROVIDER_PREFIXES } from "./catalog.js";
+import { forLog } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
 
 const MODEL_CREATED = 0; // Workers AI publishes no creation dates; 0 says "unknown" honestly
@@ -69,7 +70,7 @@ export async function handleRetrieveModel(ctx) {
   try {
     name = decodeURIComponent(name);
   } catch {
-    throw invalidRequest(`The model id in the URL is not valid percent-encoding: ${name}`, "model", "invalid_value");
+    throw invalidRequest(`The model id in the URL is not valid percent-encoding: ${forLog(name)}`, "model", "invalid_value");
   }
   const entries = modelEntries();
   let bare = name.trim();
@@ -78,7 +79,7 @@ export async function handleRetrieveModel(ctx) {
   }
   const entry = entries.get(bare) ?? entries.get(bare.toLowerCase());
   if (!entry) {
-    throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
+    throw new ApiError(404, `The model '${forLog(name)}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
       param: "model", code: "model_not_found",
     });
   }

@@ -9,6 +9,7 @@
 // holder); a dead, slow or failing origin becomes an OpenAI error (502/504). Redirects are never
 // followed: the next host would get the secret (and, for 307/308, the body), so a 3xx is a 502.
 import { DeadlineExceeded, Watchdog, withDeadline } from "./deadline.js";
+import { FIELD_CAPS } from "./field_checks.js";
 import { ApiError } from "./http.js";
 import { SSE_ENCODER, SSE_HEADERS, sseData } from "./sse.js";
 
@@ -24,6 +25,7 @@ function originSettings(ctx) {
 // The hook at the top of handleChatCompletions: a Response for origin models, null for the rest.
 export async function routeToOrigin(ctx, body) {
   if (typeof body.model !== "string" || !body.model.startsWith(ORIGIN_PREFIX)) return null;
+  if (body.model.length > FIELD_CAPS.modelName) return null; // resolveModel answers the 400
   const origin = originSettings(ctx);
   if (!origin) return null; // no origin configured: resolveModel answers 404 model_not_found
   const name = body.model.slice(ORIGIN_PREFIX.length);

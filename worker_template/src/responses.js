@@ -8,10 +8,12 @@ import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";
 import { parseChatRequest } from "./chat_request.js";
 import { collectResult, openStream, runWithFallbacks } from "./completion.js";
+import { checkType, checkTypes } from "./field_checks.js";
 import { invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { CompletionNormalizer } from "./normalize.js";
 import { argumentsString } from "./quirks.js";
 import { ResponseBuilder, responseEventStream, responseSkeleton } from "./responses_encode.js";
+import { checkResponsesFields } from "./responses_fields.js";
 import { SSE_HEADERS } from "./sse.js";
 
 const UNSUPPORTED_RESPONSE_FIELDS = {
@@ -50,6 +52,7 @@ export async function handleResponses(ctx) {
 // --- request: Responses -> chat completions body ------------------------------------------
 
 function responsesToChatBody(body) {
+  checkResponsesFields(body);
   for (const [field, why] of Object.entries(UNSUPPORTED_RESPONSE_FIELDS)) {
     if (body[field] !== undefined && body[field] !== null) {
       throw invalidRequest(`'${field}' is not supported: ${why}.`, field, "unsupported_parameter");
@@ -116,6 +119,7 @@ function addInputItem(messages, item, where) {
           throw invalidRequest(`Missing required parameter: '${where}.${field}'.`, `${where}.${field}`, "missing_required_parameter");
         }
       }
+      checkType(item, "arguments", ["string", "object"], `${where}.arguments`);
       const call = { id: item.call_id, type: "function", function: { name: item.name, arguments: argumentsString(item.arguments ?? "{}") } };
       const last = messages[messages.length - 1];
       // Parallel calls arrive as consecutive items: one assistant turn, as chat models expect.
@@ -136,7 +140,7 @@ function addInputItem(messages, item, where) {
     case "item_reference":
       throw invalidRequest(`'${where}' is an item_reference: this gateway stores no items; send the item itself.`, where, "unsupported_value");
     default:
-      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, reasoning.`, `${where}.type`, "invalid_value");
+      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, reasoning.`, type === undefined ? where : `${where}.type`, "invalid_value");
   }
 }
 
@@ -150,8 +154,9 @@ function messageContent(content, where, role) {
   const parts = content.map((part, i) => {
     const at = `${where}[${i}]`;
     if (typeName(part) !== "object") throw invalidRequest(`Invalid type for '${at}': expected a content part object.`, at, "invalid_type");
-    if (["input_text", "output_text", "text", "summary_text", "reasoning_text"].includes(part.type)) return { type: "text", text: String(part.text ?? "") };
-    if (part.type === "refusal") return { type: "text", text: String(part.refusal ?? "") };
+    checkTypes(part, { text: "string", refusal: "string", detail: "string", image_url: ["string", "object"] }, `${at}.`);
+    if (["input_text", "output_text", "text", "summary_text", "reasoning_text"].includes(part.type)) return { type: "text", text: part.text ?? "" };
+    if (part.type === "refusal") return { type: "text", text: part.refusal ?? "" };
     if (part.type === "input_image") {
       const url = typeof part.image_url === "string" ? part.image_url : part.image_url?.url;
       if (typeof url !== "string") {

@@ -6,6 +6,7 @@ import { VERSION } from "./build.js";
 import { handleChatCompletions } from "./chat.js";
 import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
+import { forLog } from "./field_checks.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
@@ -41,10 +42,10 @@ async function handleHealth() {
 async function handleRequest(request, env, ctx) {
   const url = new URL(request.url);
   const found = findRoute(url.pathname);
-  ctx.log.route = found ? found.route.path : url.pathname;
+  ctx.log.route = found ? found.route.path : forLog(url.pathname);
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
-    throw new ApiError(404, `Unknown request URL: ${request.method} ${url.pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
+    throw new ApiError(404, `Unknown request URL: ${request.method} ${forLog(url.pathname)}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
   }
   const handler = found.route.methods[request.method];
   if (!handler) {
@@ -138,7 +139,7 @@ function logLine(ctx, request, response, errorCode, started) {
   const log = ctx.log;
   const line = {
     request_id: ctx.requestId, route: log.route, method: request.method,
-    model_requested: log.model_requested ?? null, model: log.model ?? null,
+    model_requested: forLog(log.model_requested), model: forLog(log.model),
     fallback: log.fallback ?? null, key_id: log.key_id ?? null, status: response.status,
     stream: log.stream, duration_ms: Date.now() - started,
     prompt_tokens: log.usage?.prompt_tokens ?? null, completion_tokens: log.usage?.completion_tokens ?? null,
