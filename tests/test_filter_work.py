@@ -11,13 +11,14 @@ CPU budget in production. Runs the filters in Node (tests/filter_work.mjs), outs
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.esm_sources import copy_worker_sources
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 4000
@@ -29,14 +30,7 @@ PER_CHAR = 160
 @pytest.fixture(scope="module")
 def filters(tmp_path_factory):
     """A Node process running the filters from a copy of worker_template/src loaded as ESM."""
-    src = tmp_path_factory.mktemp("worker_src")
-    for path in (REPO / "worker_template" / "src").glob("*.js"):
-        shutil.copy(path, src / path.name)
-    (src / "build.js").write_text(
-        "export const VERSION = 'test';\nexport const BUILTIN_SETTINGS = {};\n"
-        "export const CATALOG = { models: [], aliases: {} };\n"
-    )
-    (src / "package.json").write_text('{"type": "module"}')
+    src = copy_worker_sources(tmp_path_factory.mktemp("worker_src"))
     proc = subprocess.Popen(
         ["node", str(REPO / "tests" / "filter_work.mjs"), str(src)],
         stdin=subprocess.PIPE,

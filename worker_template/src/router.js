@@ -47,9 +47,12 @@ async function handleRequest(request, env, ctx) {
   if (!found) {
     throw new ApiError(404, `Unknown request URL: ${request.method} ${forLog(url.pathname)}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
   }
-  const handler = found.route.methods[request.method];
+  // HEAD is GET without the body, wherever GET is answered (uptime checks probe /health so).
+  const head = request.method === "HEAD";
+  const handler = found.route.methods[head ? "GET" : request.method];
   if (!handler) {
-    const allowed = Object.keys(found.route.methods).join(", ");
+    const methods = Object.keys(found.route.methods);
+    const allowed = (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
     throw new ApiError(405, `Method ${request.method} is not allowed for ${url.pathname}; use ${allowed}.`, {
       code: "method_not_allowed", headers: { allow: allowed },
     });
@@ -60,7 +63,8 @@ async function handleRequest(request, env, ctx) {
     ctx.keyId = key.id;
     ctx.log.key_id = key.id;
   }
-  return handler(ctx);
+  const response = await handler(ctx);
+  return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
 }
 
 export default {
