@@ -7,9 +7,13 @@ never be contacted, and no response or log line may contain the secret.
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import httpx
 import pytest
 
+from tests.esm_sources import copy_worker_sources
 from tests.origin_server import ORIGIN_SECRET, OriginServer
 
 
@@ -70,3 +74,21 @@ def test_an_answer_that_echoes_the_secret_reaches_the_client_without_it(worker, 
     assert ORIGIN_SECRET not in r.text
     assert "[redacted]" in r.text and "x-request-id" in r.text.lower()
     assert_secret_not_in_logs(worker, r)
+
+
+def test_an_empty_origin_model_list_is_not_printed_as_an_empty_list(tmp_path):
+    """With originModels empty, any origin/<name> is passed on; only a bare 'origin/' is a 404."""
+    src = copy_worker_sources(tmp_path)
+    (src / "empty.mjs").write_text(
+        'import { routeToOrigin } from "./origin.js";\n'
+        "const ctx = { env: { ORIGIN_URL: 'http://127.0.0.1:9', ORIGIN_SECRET: 's' },"
+        " settings: { origin: { models: [] } }, log: {} };\n"
+        "try { await routeToOrigin(ctx, { model: 'origin/' }); console.log('{}'); }"
+        " catch (err) { console.log(JSON.stringify({ status: err.status, message: err.message })); }\n"
+    )
+    out = subprocess.run(
+        ["node", str(src / "empty.mjs")], capture_output=True, text=True, check=True
+    )
+    answer = json.loads(out.stdout)
+    assert answer["status"] == 404
+    assert "Origin models" not in answer["message"]
