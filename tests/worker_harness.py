@@ -111,9 +111,14 @@ class RunningWorker:
                 self.process.kill()
 
 
-def start_worker(script: Path, workdir: Path, vars: dict[str, str] | None = None) -> RunningWorker:
-    """Start workerd with `script` as the Worker; returns once it answers."""
+def start_worker(
+    script: Path, workdir: Path, vars: dict[str, str] | None = None, ai_module: Path | None = None
+) -> RunningWorker:
+    """Start workerd with `script` as the Worker; returns once it answers. `ai_module` replaces
+    the fake Workers AI (scripts/fake_ai.js) with another stand-in of the same shape."""
     args = ["node", str(RUNNER), "--script", str(script)]
+    if ai_module is not None:
+        args += ["--ai-module", str(ai_module)]
     for name, value in (vars or {}).items():
         args += ["--var", f"{name}={value}"]
     stderr_path = workdir / "worker-runner.log"

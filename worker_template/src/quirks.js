@@ -103,7 +103,14 @@ export class ControlTokenFilter {
     const tail = this.held;
     this.held = "";
     // Whatever is still held starts a token or a role header ("<|eot_i", "<|im_start|>assi"):
-    // cut off by the end of the stream, it is template debris, not text.
+    // cut off by the end of the stream, it is template debris, not text. A header opener with
+    // text after it that is no role name lost its closer: the opener goes, the text stays.
+    CONTROL_TOKEN.lastIndex = 0;
+    const token = CONTROL_TOKEN.exec(tail)?.[0];
+    if (token && HEADER_OPENERS.has(token)) {
+      const rest = tail.slice(token.length);
+      return /^\s*[A-Za-z_]{0,20}$/.test(rest) ? "" : this.push(rest) + this.end();
+    }
     return tail.startsWith("<|") ? "" : tail;
   }
 }
