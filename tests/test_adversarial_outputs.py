@@ -157,3 +157,18 @@ def test_a_tool_call_nested_200000_deep_is_answered_whole_not_a_500(adversarial,
     got = answer(adversarial, {"deepArgs": depth}, stream, tools=[WRITE_FILE])
     assert got["calls"] == [("write_file", "[" * depth + "]" * depth)]
     assert got["finish"] == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "response.output_text.delta", "delta": {"toString": 1}},
+        {"type": "response.reasoning_text.delta", "delta": {"toString": 1}},
+        {"choices": [{"delta": {"content": {"toString": 1}, "tool_calls": [{"function": 7}]}}]},
+        {"output": [{"type": "function_call", "name": {"toString": 1}, "arguments": {"a": 1}}]},
+        {"response": {"toString": 1}, "tool_calls": [{"name": ["x"]}]},
+    ],
+)
+def test_a_malformed_event_never_breaks_the_stream(adversarial, event):
+    got = answer(adversarial, {"events": [event], "unit": "ok", "size": 2}, True)
+    assert got["content"].endswith("ok") and got["finish"] in ("stop", "tool_calls")

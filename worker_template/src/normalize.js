@@ -57,10 +57,17 @@ export class CompletionNormalizer {
       parts.push({ type: "error", error: upstreamErrorFromEvent(event.error) });
       return parts;
     }
-    if (Array.isArray(event.choices)) this.openAiEvent(event, parts);
-    else if (Array.isArray(event.output)) this.responsesObject(event, parts);
-    else if (typeof event.type === "string" && event.type.startsWith("response.")) this.responsesEvent(event, parts);
-    else this.nativeEvent(event, parts);
+    // An event of a shape nothing expected (a field of the wrong type that a conversion trips
+    // on) is logged and skipped like unparsable JSON: it must not break the client's stream.
+    try {
+      if (Array.isArray(event.choices)) this.openAiEvent(event, parts);
+      else if (Array.isArray(event.output)) this.responsesObject(event, parts);
+      else if (typeof event.type === "string" && event.type.startsWith("response.")) this.responsesEvent(event, parts);
+      else this.nativeEvent(event, parts);
+    } catch (err) {
+      console.warn(JSON.stringify({ event: "bad_upstream_chunk", error: String(err?.name ?? "error") }));
+      return parts;
+    }
     if (event.usage) this.usage = normalizeUsage(event.usage) ?? this.usage;
     if (typeof event.finish_reason === "string") this.upstreamFinish = event.finish_reason;
     return parts;
@@ -104,8 +111,9 @@ export class CompletionNormalizer {
         for (const piece of pieces) if (typeof piece?.text === "string") this.reasoningText(piece.text, parts);
       } else if (item.type === "message") {
         for (const piece of item.content ?? []) if (typeof piece?.text === "string") this.text(piece.text, parts);
-      } else if (item.type === "function_call") {
-        this.completeCalls([{ id: item.call_id ?? item.id ?? null, name: item.name, arguments: argumentsString(item.arguments) }], parts);
+      } else if (item.type === "function_call" && typeof item.name === "string" && item.name) {
+        const id = [item.call_id, item.id].find((v) => typeof v === "string" && v) ?? null;
+        this.completeCalls([{ id, name: item.name, arguments: argumentsString(item.arguments) }], parts);
       }
     }
     if (event.status === "incomplete") this.upstreamFinish = "length";
@@ -114,11 +122,11 @@ export class CompletionNormalizer {
   responsesEvent(event, parts) {
     switch (event.type) {
       case "response.output_text.delta":
-        this.text(String(event.delta ?? ""), parts);
+        if (typeof event.delta === "string") this.text(event.delta, parts);
         break;
       case "response.reasoning_text.delta":
       case "response.reasoning_summary_text.delta":
-        this.reasoningText(String(event.delta ?? ""), parts);
+        if (typeof event.delta === "string") this.reasoningText(event.delta, parts);
         break;
       case "response.output_item.added":
         if (event.item?.type === "function_call") {
