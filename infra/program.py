@@ -12,6 +12,7 @@ from .config import StackSettings, did_you_mean, settings_from_pulumi
 from .gateway import Gateway
 from .keyring import KeyRing
 from .origin import Origin
+from .reasoning import reasoning_secret
 from .worker import Worker
 
 
@@ -35,7 +36,8 @@ def deploy(settings: StackSettings) -> None:
             "gateway", {"account_id": settings.account_id, "settings": settings.gateway}
         )
     origin = None
-    secrets: dict[str, pulumi.Input[str]] = {}
+    # Seals Responses reasoning (docs/api.md): always set, so encrypted_content survives deploys.
+    secrets: dict[str, pulumi.Input[str]] = {"REASONING_SECRET": reasoning_secret("reasoning")}
     if settings.origin:
         origin = Origin("origin", {"zone_id": settings.zone_id, "settings": settings.origin})
         secrets["ORIGIN_SECRET"] = origin.shared_secret

@@ -17,7 +17,11 @@
 //                                     was called with
 //   agent:[STEP, ...]                 a multi-turn model: answers with step N, where N is the number
 //                                     of assistant turns already in the conversation; a STEP is a
-//                                     fixture name, {"text": "..."} or {"sse": ..., "object": ...}
+//                                     fixture name, {"text": "..."}, {"echo": true} (as echo),
+//                                     {"sse": ..., "object": ...} or
+//                                     {"afterTool": PREFIX, "dialect": "native"|"openai"}: PREFIX +
+//                                     the latest tool result the conversation holds, in that
+//                                     dialect's shape (proves the client sent the result back)
 //   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
 //                                      "error": "...", "errorAfter": N (reads, then the stream
 //                                      fails), "delayFirst": MS (before run returns),
@@ -31,6 +35,8 @@
 //                                     (ArrayBuffer), empty ({image: ""}), not-image (a byte
 //                                     stream of a JSON error body)
 // Fixture outputs {"$bytes_base64": "...", "$as": "stream"|"bytes"|"buffer"} replay as bytes.
+// Models listed in kimi-reasoning-required.json fail like Kimi when an assistant tool-call turn
+// comes back without its reasoning, whatever the directive.
 // Anything else gets a short native answer, so any client works against the runner. Embeddings
 // calls ({text}) get deterministic unit vectors of the model's dimension (MODELS, from
 // flaregate/data/models.json) and fail like the real API beyond the model's batch limit; image
@@ -232,6 +238,56 @@ function textAnswer(text, stream) {
   return eventStream(sse, 0);
 }
 
+// Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
+function echoAnswer(model, inputs, options, stream) {
+  const response = "echo:" + base64Utf8(JSON.stringify({ model, inputs, options: options ?? null }));
+  if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+  return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
+}
+
+// Kimi K2.x rejects a conversation whose assistant tool-call turn lost its reasoning
+// (tests/fixtures/workers-ai/kimi-reasoning-required.json holds the models and the error).
+function checkReasoningKept(rule, model, inputs) {
+  if (!rule?.models?.includes(model) || !Array.isArray(inputs?.messages)) return;
+  inputs.messages.forEach((m, index) => {
+    const madeCalls = m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
+    if (madeCalls && typeof m.reasoning_content !== "string" && typeof m.reasoning !== "string") {
+      throw bindingError(rule.error.replace("{index}", String(index)));
+    }
+  });
+}
+
+// OpenAI-dialect answer (chat.completion / chat.completion.chunk), the shape of
+// qwen3-openai-dialect.json/.sse.
+function openaiTextAnswer(model, text, stream) {
+  const usage = { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 };
+  const envelope = { id: "chatcmpl-fake", created: 1751559514, model };
+  if (!stream) {
+    return { ...envelope, object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: text, tool_calls: [] }, finish_reason: "stop" }], usage };
+  }
+  const chunk = (choices, extra = {}) => `data: ${JSON.stringify({ ...envelope, object: "chat.completion.chunk", choices, ...extra })}\n\n`;
+  const pieces = text.match(/.{1,4}/gs) ?? [];
+  const sse = chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }])
+    + pieces.map((p) => chunk([{ index: 0, delta: { content: p }, finish_reason: null }])).join("")
+    + chunk([{ index: 0, delta: {}, finish_reason: "stop" }])
+    + chunk([], { usage })
+    + "data: [DONE]\n\n";
+  return eventStream(sse, 0);
+}
+
+// The latest tool result in the model's inputs: a tool message (native tools), a
+// function_call_output item (Responses-style inputs) or the user message emulated tools use.
+function lastToolResult(messages) {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    const text = typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text ?? "").join("") : "";
+    if (m.role === "tool") return text;
+    if (m.type === "function_call_output") return typeof m.output === "string" ? m.output : JSON.stringify(m.output);
+    if (m.role === "user" && text.startsWith("Result of tool call")) return text.slice(text.indexOf("\n") + 1);
+  }
+  return "(no tool result)";
+}
+
 function slowStream(count, ms) {
   let sent = 0;
   return new ReadableStream({
@@ -263,6 +319,7 @@ export default function (env) {
       } else if (facts?.type === "image" && inputs?.multipart) {
         throw bindingError("8001: Invalid input: this model takes JSON input, not multipart");
       }
+      checkReasoningKept(fixtures["kimi-reasoning-required"]?.object, model, inputs);
       const text = directiveText(inputs);
       const stream = inputs?.stream === true;
       if (text === "reject-echo") throw bindingError(`8001: ${JSON.stringify({ model, inputs: shown, options: options ?? null })}`);
@@ -290,19 +347,19 @@ export default function (env) {
         if (target === model) throw bindingError(message);
         return defaultAnswer(model, inputs);
       }
-      if (text === "echo") {
-        // Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
-        const response = "echo:" + base64Utf8(JSON.stringify({ model, inputs, options: options ?? null }));
-        if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
-        return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
-      }
+      if (text === "echo") return echoAnswer(model, inputs, options, stream);
       if (text.startsWith("agent:")) {
         const steps = JSON.parse(text.slice(6));
         const messages = inputs?.messages ?? inputs?.input ?? [];
         const turn = messages.filter((m) => m.role === "assistant" || m.type === "function_call").length;
         const step = steps[Math.min(turn, steps.length - 1)];
         if (typeof step === "string") return replay(fixtures[step], stream, 0, 0);
+        if (step.echo) return echoAnswer(model, inputs, options, stream);
         if (typeof step.text === "string") return textAnswer(step.text, stream);
+        if (typeof step.afterTool === "string") {
+          const text = step.afterTool + lastToolResult(messages);
+          return step.dialect === "openai" ? openaiTextAnswer(model, text, stream) : textAnswer(text, stream);
+        }
         return replay(step, stream, step.chunk ?? 0, step.delay ?? 0);
       }
       if (text.startsWith("script:")) {

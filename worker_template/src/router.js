@@ -10,13 +10,14 @@ import { forLog } from "./field_checks.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
-import { handleResponses } from "./responses.js";
+import { handleDeleteResponse, handleResponses, handleRetrieveResponse } from "./responses.js";
 import { settingsFor } from "./settings.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
   { path: "/v1/chat/completions", methods: { POST: handleChatCompletions } },
   { path: "/v1/responses", methods: { POST: handleResponses } },
+  { path: "/v1/responses", prefix: true, methods: { GET: handleRetrieveResponse, DELETE: handleDeleteResponse } },
   { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
   { path: "/v1/images/generations", methods: { POST: handleImageGenerations } },
   { path: "/v1/models", methods: { GET: handleListModels } },
@@ -158,6 +159,11 @@ function logLine(ctx, request, response, errorCode, started) {
 function withCommonHeaders(response, request, ctx) {
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
+  if (ctx.log.served_model) headers.set("x-flaregate-model", ctx.log.served_model);
+  if (ctx.log.retired) {
+    const { id, date, replacement } = ctx.log.retired;
+    headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
+  }
   for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
