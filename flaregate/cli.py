@@ -21,8 +21,9 @@ class FlaregateGroup(click.Group):
     """Turns domain errors into click errors so every command fails the same way.
 
     Anything else that escapes a command is still one line, never a traceback (which could
-    carry a secret from a local variable): an invalid URL in $CLOUDFLARE_BASE_URL says so, and
-    the rest is reported as a bug, with the traceback only under FLAREGATE_DEBUG=1.
+    carry a secret from a local variable): a Cloudflare SDK error gets the standard explanation,
+    a file system error names the path, an invalid URL in $CLOUDFLARE_BASE_URL says so, and the
+    rest is reported as a bug, with the traceback only under FLAREGATE_DEBUG=1.
     """
 
     def invoke(self, ctx: click.Context):
@@ -45,6 +46,11 @@ def _unexpected(err: Exception) -> str:
     token = os.environ.get("CLOUDFLARE_API_TOKEN")
     if token:
         detail = detail.replace(token, "[redacted]")
+    if type(err).__module__.split(".")[0] == "cloudflare":
+        # An SDK error a command did not explain itself: the standard explanation still applies.
+        from .cloudflare_api import explain_api_error
+
+        return str(explain_api_error(err, "calling the Cloudflare API"))
     if isinstance(err, OSError) and err.strerror:
         where = f" {str(err.filename)[:100]}" if err.filename else ""
         return f"{err.strerror}:{where}; check the path and its permissions"
