@@ -33,7 +33,10 @@ def test_the_limits_table_has_the_enforced_numbers():
     rows = limits_rows()
     expected = {
         "`model`": [caps["modelName"]],
-        "`stop`": [caps["stopSequences"], caps["stopSequenceChars"]],
+        "`stop` (chat), `stop_sequences` (Messages)": [
+            caps["stopSequences"],
+            caps["stopSequenceChars"],
+        ],
         "`metadata` (chat, Responses)": [
             caps["metadataPairs"],
             caps["metadataKeyChars"],

@@ -117,3 +117,16 @@ def test_echoed_responses_fields_are_bounded(http, field, value, param):
     r = responses(http, **{field: value})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("stops", [["a", "b", "c", "d", "e"], ["x" * 257]])
+def test_anthropic_stop_sequences_have_the_same_caps(http, stops):
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stop_sequences": stops,
+    }
+    r = http.post("/v1/messages", json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == "error" and "stop_sequences" in r.json()["error"]["message"]

@@ -114,8 +114,8 @@ class RunningWorker:
 def start_worker(
     script: Path, workdir: Path, vars: dict[str, str] | None = None, ai_module: Path | None = None
 ) -> RunningWorker:
-    """Start workerd with `script` as the Worker; returns once it answers. `ai_module` replaces
-    the fake Workers AI (scripts/fake_ai.js) with another stand-in of the same shape."""
+    """Start workerd with `script` as the Worker; returns once it answers. ``ai_module``: another
+    stand-in for the Workers AI binding than scripts/fake_ai.js (the runner's --ai-module)."""
     args = ["node", str(RUNNER), "--script", str(script)]
     if ai_module is not None:
         args += ["--ai-module", str(ai_module)]

@@ -1,7 +1,7 @@
 // Validates an OpenAI chat completions body and returns the request flaregate works with.
 // Messages say what is wrong the way OpenAI's own API does, naming the parameter, so that a
 // client's BadRequestError points at the field to fix.
-import { checkMaxLength, checkMetadata, checkType, checkTypes, FIELD_CAPS } from "./field_checks.js";
+import { checkMaxLength, checkMetadata, checkStopSequences, checkType, checkTypes, FIELD_CAPS } from "./field_checks.js";
 import { invalidRequest, typeName } from "./http.js";
 
 const MESSAGE_ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
@@ -161,11 +161,7 @@ function parseStop(stop) {
   if (!Array.isArray(list) || list.some((s) => typeof s !== "string")) {
     throw invalidRequest("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type");
   }
-  if (list.length > FIELD_CAPS.stopSequences) {
-    throw invalidRequest(`Invalid 'stop': at most ${FIELD_CAPS.stopSequences} stop sequences are allowed.`, "stop", "invalid_value");
-  }
-  list.forEach((s) => checkMaxLength(s, FIELD_CAPS.stopSequenceChars, "stop"));
-  return list.filter((s) => s.length > 0);
+  return checkStopSequences(list, "stop").filter((s) => s.length > 0);
 }
 
 function parseResponseFormat(format) {

@@ -53,6 +53,16 @@ export function checkMaxLength(value, max, where) {
   return value;
 }
 
+// Stop sequences (chat `stop`, Messages `stop_sequences`): each one costs work per character of
+// the answer, so their number and length are capped.
+export function checkStopSequences(list, where) {
+  if (list.length > FIELD_CAPS.stopSequences) {
+    throw invalidRequest(`Invalid '${where}': at most ${FIELD_CAPS.stopSequences} stop sequences are allowed.`, where, "invalid_value");
+  }
+  list.forEach((s) => checkMaxLength(s, FIELD_CAPS.stopSequenceChars, where));
+  return list;
+}
+
 // `metadata` as OpenAI takes it: at most 16 string pairs, keys of up to 64 characters, values of
 // up to 512.
 export function checkMetadata(value, where = "metadata") {

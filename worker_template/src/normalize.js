@@ -17,6 +17,7 @@ export class CompletionNormalizer {
     this.toolNames = new Set(toolNames);
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
     this.stopped = false; // a stop sequence was reached: everything after it is dropped
+    this.stopSequence = null; // which one (Anthropic's stop_sequence names it)
     this.maxTokens = maxTokens;
     this.controlFilter = new ControlTokenFilter();
     this.reasoningControlFilter = new ControlTokenFilter();
@@ -182,9 +183,10 @@ export class CompletionNormalizer {
   emitText(text, parts) {
     if (this.stopped) return;
     if (this.stopFilter) {
-      const { text: kept, stopped } = this.stopFilter.push(text);
+      const { text: kept, stopped, sequence } = this.stopFilter.push(text);
       text = kept;
       this.stopped = stopped;
+      if (stopped) this.stopSequence = sequence;
     }
     if (!text) return;
     this.textSeen = true;
@@ -286,7 +288,7 @@ export class CompletionNormalizer {
       if (!call.args) parts.push({ type: "tool_args", index, text: "{}" });
     });
     if (this.usage) parts.push({ type: "usage", usage: this.usage });
-    parts.push({ type: "finish", reason: this.finishReason() });
+    parts.push({ type: "finish", reason: this.finishReason(), stopSequence: this.stopSequence });
     return parts;
   }
 
@@ -341,6 +343,7 @@ class StopSequenceFilter {
     for (let i = this.held.length; i < buf.length; i++) {
       const c = buf.charCodeAt(i);
       let cut = -1;
+      let sequence = null;
       keep = 0;
       for (const m of this.matchers) {
         let k = m.matched;
@@ -348,7 +351,10 @@ class StopSequenceFilter {
         if (m.seq.charCodeAt(k) === c) k++;
         if (k === m.seq.length) {
           const at = i + 1 - k;
-          if (cut === -1 || at < cut) cut = at;
+          if (cut === -1 || at < cut) {
+            cut = at;
+            sequence = m.seq;
+          }
           k = m.fallback[k - 1];
         }
         m.matched = k;
@@ -357,7 +363,7 @@ class StopSequenceFilter {
       this.work += this.matchers.length;
       if (cut !== -1) {
         this.held = "";
-        return { text: buf.slice(0, cut), stopped: true };
+        return { text: buf.slice(0, cut), stopped: true, sequence };
       }
     }
     if (buf.length === this.held.length) keep = this.held.length;
