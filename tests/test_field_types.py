@@ -313,3 +313,47 @@ def test_fuzzer_sees_through_the_http_client():
     # The fuzzer posts JSON as written: {"toString": 1} reaches the Worker as an object.
     request = httpx.Request("POST", "http://x", json={"a": {"toString": 1}})
     assert json.loads(request.content) == {"a": {"toString": 1}}
+
+
+MESSAGES = {
+    "model": "gpt-4o-mini",
+    "max_tokens": 50,
+    "system": "Be brief.",
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}],
+        },
+    ],
+    "tools": [
+        {
+            "name": "get_weather",
+            "description": "The weather.",
+            "input_schema": {"type": "object", "properties": {}},
+        }
+    ],
+    "tool_choice": {"type": "auto"},
+    "stop_sequences": ["END"],
+    "temperature": 0.5,
+    "top_p": 1,
+    "top_k": 5,
+    "metadata": {"user_id": "u"},
+    "stream": False,
+}
+
+
+def test_the_messages_api_never_answers_a_wrong_type_with_a_5xx(http):
+    """Anthropic's envelope has no `param`: here the fuzzer asks only for a 4xx."""
+    assert http.post("/v1/messages", json=MESSAGES).status_code == 200
+    failures = []
+    for path in paths(MESSAGES):
+        for new in REPLACEMENTS:
+            r = http.post("/v1/messages", json=replaced(MESSAGES, path, new))
+            if r.status_code >= 500:
+                failures.append(f"{path} = {json.dumps(new)}: {r.status_code} {r.text[:200]}")
+    assert not failures, "\n".join(failures)
