@@ -78,6 +78,8 @@ const mf = new Miniflare({
       modules: [{ type: "ESModule", path: "worker.js", contents: readFileSync(resolve(values.script), "utf8") }],
       compatibilityDate: values["compatibility-date"],
       kvNamespaces: ["KEYS"],
+      // Per-key limits (worker_template/src/limits.js): a SQLite-backed Durable Object, as deployed.
+      durableObjects: { KEY_LIMITER: { className: "KeyLimiter", useSQLite: true } },
       bindings: vars,
       wrappedBindings: { AI: { scriptName: "fake-ai", bindings: { FIXTURES: loadFixtures(values.fixtures), MODELS: loadModelFacts() } } },
     },

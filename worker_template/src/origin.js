@@ -11,6 +11,7 @@
 import { DeadlineExceeded, Watchdog, withDeadline } from "./deadline.js";
 import { FIELD_CAPS } from "./field_checks.js";
 import { ApiError } from "./http.js";
+import { admitModelCall } from "./policy.js";
 import { SSE_ENCODER, SSE_HEADERS, sseData } from "./sse.js";
 
 const ORIGIN_PREFIX = "origin/";
@@ -42,6 +43,7 @@ export async function routeToOrigin(ctx, body) {
   }
   ctx.log.model = body.model;
   ctx.log.stream = body.stream === true;
+  await admitModelCall(ctx, body.model);
   return forwardToOrigin(ctx, origin.url, { ...body, model: name });
 }
 
