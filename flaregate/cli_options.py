@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 import click
@@ -39,6 +40,18 @@ def namespace_option(func):
     )(func)
 
 
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+"""What Pulumi takes as a stack name (it also names files in the state backend)."""
+
+
+def _check_stack(ctx, param, value: str) -> str:
+    if not STACK_NAME.fullmatch(value or ""):
+        raise click.BadParameter(
+            f"{value[:40]!r} is not a stack name: use 1 to 100 letters, digits, '_', '.' or '-'"
+        )
+    return value
+
+
 def stack_option(help: str):
     """--stack NAME (default prod, or $FLAREGATE_STACK): which deployment."""
 
@@ -49,6 +62,7 @@ def stack_option(help: str):
             show_default=True,
             envvar=STACK_ENV,
             metavar="NAME",
+            callback=_check_stack,
             help=help,
         )(func)
 
