@@ -6,9 +6,8 @@
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
 import { DeadlineExceeded, withDeadline } from "./deadline.js";
-import { ApiError, typeName } from "./http.js";
+import { ApiError, hexOf, typeName } from "./http.js";
 import { keyFromRecord, keyPolicyProblem } from "./policy.js";
-import { sha256Hex } from "./sha256.js";
 
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
@@ -27,7 +26,7 @@ export async function authenticate(request, env, settings) {
       code: "keyring_missing",
     });
   }
-  const hash = sha256Hex(key);
+  const hash = await sha256Hex(key);
   const record = await lookupKey(env.KEYS, hash, settings.auth);
   if (!record) throw invalidKey();
   if (record.expires_at !== null && record.expires_at !== undefined) {
@@ -97,4 +96,11 @@ function invalidKey() {
   return new ApiError(401, "Incorrect API key provided. Create one with `flaregate keys create`.", {
     code: "invalid_api_key",
   });
+}
+
+const KEY_ENCODER = new TextEncoder();
+
+async function sha256Hex(text) {
+  const digest = await crypto.subtle.digest("SHA-256", KEY_ENCODER.encode(text));
+  return hexOf(new Uint8Array(digest));
 }
