@@ -1,7 +1,7 @@
 // SseParser and the SSE helpers, loaded straight from the Worker's sources (no workerd).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SseParser, sseData, StreamEnd } from "../../worker_template/src/sse.js";
+import { SseParser, encodeChunk, sseData, StreamEnd } from "../../worker_template/src/sse.js";
 
 const encoder = new TextEncoder();
 
@@ -73,4 +73,20 @@ test("StreamEnd tells its listener once, whether it ended before or after listen
   late.report();
   late.report({ stream_error: "stream_failed" });
   assert.deepEqual(seen, [["early", { stream_error: "client_cancelled" }], ["late", {}]]);
+});
+
+test("encodeChunk: every chunk keeps its own bytes, across shared buffers, any text, any size", () => {
+  const texts = [];
+  // Enough chunks to fill several shared buffers; ASCII, multi-byte, astral and lone surrogates
+  // (which TextEncoder writes as U+FFFD), an empty text, and texts too big to share a buffer.
+  for (let i = 0; i < 3000; i++) {
+    if (i % 500 === 7) texts.push("x".repeat(6000 + i));
+    else if (i % 3 === 0) texts.push(`data: {"content":"tok${i} héllo 😀 日本"}\n\n`);
+    else if (i % 97 === 0) texts.push(`lone \ud800 surrogate ${i}`);
+    else if (i % 101 === 0) texts.push("");
+    else texts.push(`data: {"content":"tok${i} "}\n\n`);
+  }
+  const chunks = texts.map((text) => encodeChunk(text));
+  // Checked after all of them were made: a region written twice would show here.
+  texts.forEach((text, i) => assert.deepEqual(chunks[i], encoder.encode(text), `chunk ${i}`));
 });

@@ -1,6 +1,6 @@
 // Parts -> OpenAI chat completions: one chat.completion object, or a stream of
 // chat.completion.chunk events.
-import { SSE_ENCODER, StreamEnd } from "./sse.js";
+import { SSE_ENCODER, StreamEnd, encodeChunk } from "./sse.js";
 
 export function assembleCompletion(meta, parts, ctx) {
   let content = "";
@@ -105,7 +105,7 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
             break;
         }
       }
-      if (out) controller.enqueue(SSE_ENCODER.encode(out));
+      if (out) controller.enqueue(encodeChunk(out));
       return out !== "";
     },
     cancel() {

@@ -3,7 +3,7 @@
 import { ApiError, newId } from "./http.js";
 import { outputItemId } from "./item_store.js";
 import { CustomInputStream, customToolInput, toolForCall } from "./responses_tools.js";
-import { SSE_ENCODER, StreamEnd } from "./sse.js";
+import { SSE_ENCODER, StreamEnd, encodeChunk } from "./sse.js";
 
 const REASONING_SUMMARIES = ["auto", "concise", "detailed"];
 
@@ -327,7 +327,7 @@ export function responseEventStream(builder, first, events, ctx, finalize = null
           if (part.type === "finish") ended = true;
         }
         if (out) {
-          controller.enqueue(SSE_ENCODER.encode(out));
+          controller.enqueue(encodeChunk(out));
           return;
         }
       }
