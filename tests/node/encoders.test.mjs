@@ -174,3 +174,32 @@ test("Responses stream: an upstream that ends without finishing ends in response
   assert.equal(events.at(-1).type, "response.failed");
   assert.equal(events.at(-1).response.status, "failed");
 });
+
+test("Responses stream: text and reasoning deltas are the bytes of the builder's events, sequence number last", async () => {
+  for (const summary of [null, "auto"]) {
+    const built = new ResponseBuilder(responseSkeleton({ input: "hi", reasoning: { summary } }, { requested: "gpt-4o-mini" }, null));
+    const made = [];
+    const keep = (list) => {
+      made.push(...list);
+      return list;
+    };
+    // The builder's own events, recorded as the stream asks for them.
+    const builder = { start: () => keep(built.start()), push: (part) => keep(built.push(part)), fail: (err) => keep(built.fail(err)) };
+    const parts = [
+      [{ type: "reasoning", text: "why \"not\" \\ 😀" }, { type: "reasoning", text: "\n so" }],
+      [{ type: "text", text: "Hé " }, { type: "text", text: "there\u2028" }],
+      [{ type: "reasoning", text: "again" }, { type: "text", text: "more" }],
+      [{ type: "finish", reason: "stop" }],
+    ];
+    const stream = responseEventStream(builder, { done: false, value: parts[0] }, batches(parts.slice(1)), { log: {} });
+    const blocks = (await readAll(stream)).split("\n\n").filter(Boolean);
+    assert.equal(blocks.length, made.length);
+    let deltas = 0;
+    made.forEach((event, i) => {
+      if (!event.type.endsWith("_text.delta")) return;
+      deltas++;
+      assert.equal(blocks[i], `event: ${event.type}\ndata: ${JSON.stringify({ ...event, sequence_number: i })}`, `summary ${summary}, event ${i}`);
+    });
+    assert.equal(deltas, 6);
+  }
+});

@@ -263,6 +263,14 @@ export class ResponseBuilder {
   }
 }
 
+// The delta events ResponseBuilder makes, field for field in its order: {type, item_id,
+// output_index, <index>: 0, delta} and, for output text, logprobs: [] last.
+const RESPONSE_TEXT_DELTAS = new Map([
+  ["response.output_text.delta", { index: "content_index", logprobs: true }],
+  ["response.reasoning_text.delta", { index: "content_index", logprobs: false }],
+  ["response.reasoning_summary_text.delta", { index: "summary_index", logprobs: false }],
+]);
+
 // Named SSE events (`event:` + `data:`), as OpenAI sends them, numbered in order. `finalize`
 // (optional, async) sees each batch of events before it is sent: it seals reasoning and stores
 // the response before the final event reaches a client that may reference it right away. The
@@ -274,7 +282,30 @@ export function responseEventStream(builder, first, events, ctx, finalize = null
   let ended = false;
   const end = (ctx.streamEnd = new StreamEnd());
   // The event's own fields, then its sequence number: as {...event, sequence_number} would be.
-  const format = (event) => `event: ${event.type}\ndata: ${JSON.stringify(event).slice(0, -1)},"sequence_number":${sequence++}}\n\n`;
+  // Text and reasoning deltas are nearly every event, and those of one item differ only in their
+  // text: what comes before the text is serialized once per item (the same bytes either way:
+  // tests/node/encoders.test.mjs compares them with the generic form).
+  let deltaType = null;
+  let deltaItem = null;
+  let deltaIndex = null;
+  let deltaHead = "";
+  const format = (event) => {
+    const shape = RESPONSE_TEXT_DELTAS.get(event.type);
+    if (
+      shape !== undefined && typeof event.delta === "string" && typeof event.item_id === "string" &&
+      Number.isInteger(event.output_index) && event[shape.index] === 0 &&
+      (!shape.logprobs || (Array.isArray(event.logprobs) && event.logprobs.length === 0))
+    ) {
+      if (event.type !== deltaType || event.item_id !== deltaItem || event.output_index !== deltaIndex) {
+        deltaType = event.type;
+        deltaItem = event.item_id;
+        deltaIndex = event.output_index;
+        deltaHead = `event: ${deltaType}\ndata: {"type":"${deltaType}","item_id":${JSON.stringify(deltaItem)},"output_index":${deltaIndex},"${shape.index}":0,"delta":`;
+      }
+      return `${deltaHead}${JSON.stringify(event.delta)}${shape.logprobs ? ',"logprobs":[]' : ""},"sequence_number":${sequence++}}\n\n`;
+    }
+    return `event: ${event.type}\ndata: ${JSON.stringify(event).slice(0, -1)},"sequence_number":${sequence++}}\n\n`;
+  };
   const write = (controller, list) => {
     let out = "";
     for (const event of list) out += format(event);
