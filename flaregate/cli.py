@@ -7,12 +7,12 @@ exit here, in one place. Heavy imports (Pulumi, the Cloudflare SDK) happen insid
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import click
 
 from . import __version__
+from .cli_options import config_option
 from .errors import FlaregateError
 
 
@@ -30,28 +30,6 @@ class FlaregateGroup(click.Group):
 @click.version_option(__version__, prog_name="flaregate")
 def main() -> None:
     """Your own OpenAI-compatible API on Cloudflare Workers AI."""
-
-
-def config_option(func):
-    """--config FILE: a flaregate.toml with Worker settings (docs/stack-config.md lists them)."""
-
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="flaregate.toml with Worker settings, named as in docs/stack-config.md (default: ./flaregate.toml if present).",
-    )
-    @functools.wraps(func)
-    def wrapper(*args, config_path: Path | None = None, **kwargs):
-        from .config import WorkerConfig
-
-        if config_path is None and Path("flaregate.toml").exists():
-            config_path = Path("flaregate.toml")
-        config = WorkerConfig.from_toml(config_path) if config_path else WorkerConfig()
-        return func(*args, config=config, **kwargs)
-
-    return wrapper
 
 
 @main.command()

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from .catalog import load_catalog, models_markdown
 from .permissions import permissions_markdown
+from .stack_config import stack_config_markdown
 
-# Each entry: file name under docs/ -> function returning its text. Later features
-# (the permission table) register theirs here.
+# Each entry: file name under docs/ -> function returning its text.
 GENERATORS = {
     "models.md": lambda: models_markdown(load_catalog()),
     "permissions.md": permissions_markdown,
-    "stack-config.md": lambda: _stack_config_markdown(),
+    "stack-config.md": stack_config_markdown,
 }
-
-
-def _stack_config_markdown() -> str:
-    from infra.config import stack_config_markdown
-
-    return stack_config_markdown()
 
 
 def generated_docs() -> dict[str, str]:

@@ -13,11 +13,13 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from . import __version__
+from . import __version__, worker_template
 from .catalog import load_catalog, worker_catalog
 from .config import WorkerConfig
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "worker_template"
+# worker_template/ in a checkout, flaregate/worker_template/ in a wheel (pyproject.toml maps it):
+# found through the import system, never through a path relative to a source checkout.
+TEMPLATE_DIR = Path(worker_template.__file__).resolve().parent
 MAIN_MODULE = "worker.js"
 
 # The Worker's sections, in the order a request flows through them.

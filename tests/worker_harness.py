@@ -1,4 +1,4 @@
-"""Starts the rendered Worker in workerd (scripts/worker-runner.mjs) and talks to its KV.
+"""Starts the rendered Worker in workerd (flaregate/local/runner.mjs) and talks to its KV.
 
 Shared by the test suite and the benchmarks, so both run the very file `flaregate render` writes.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = REPO / "scripts" / "worker-runner.mjs"
+"""The checkout's path to flaregate/local/runner.mjs, with tests/fixtures/workers-ai as fixtures."""
 
 
 @dataclass

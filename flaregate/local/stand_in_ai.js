@@ -1,7 +1,10 @@
-// A stand-in for the Workers AI binding (env.AI) for local runs and tests. It is loaded by
-// Miniflare as a wrapped binding, so the Worker calls it exactly as it calls the real one:
-// env.AI.run(model, inputs, options). It replays fixture files (tests/fixtures/workers-ai/*.json
-// and *.sse, passed in as the FIXTURES binding) that reproduce what real models return.
+// A stand-in for the Workers AI binding (env.AI): what `flaregate dev` answers with when no
+// Cloudflare account is used, and what the tests call. Not a model: it exists so clients and
+// integrations can be tried against the real Worker. Miniflare loads it as a wrapped binding, so
+// the Worker calls it exactly as it calls the real one: env.AI.run(model, inputs, options).
+// It replays fixture files that reproduce what real models return (the FIXTURES binding: the
+// tests pass tests/fixtures/workers-ai; `flaregate dev` passes none), and NOTE, when bound, is
+// appended to its default answer so a person reading it knows where it came from.
 // Kept ASCII: Miniflare reads wrapped-binding modules as latin1.
 //
 // What to replay is chosen by a directive in the last user message (or the embeddings text /
@@ -214,8 +217,8 @@ function replay({ sse, object, streamDelayFirst = 0 }, stream, chunk, delay, fai
   return chunk ? chunkedStream(sse, chunk, delay, failAfter) : eventStream(sse, delay);
 }
 
-function defaultAnswer(model, inputs) {
-  const words = ["Hello", " from", " ", model, "."];
+function defaultAnswer(model, inputs, note) {
+  const words = ["Hello", " from", " ", model, ".", ...(note ? [" ", note] : [])];
   const usage = { prompt_tokens: 8, completion_tokens: words.length, total_tokens: 8 + words.length };
   if (!inputs?.stream) return { response: words.join(""), tool_calls: [], usage };
   const sse = words.map((w) => `data: ${JSON.stringify({ response: w, p: "abcdef" })}\n\n`).join("")
@@ -288,7 +291,7 @@ export default function (env) {
       if (text.startsWith("error-for:")) {
         const [target, message] = text.slice(10).split("|");
         if (target === model) throw bindingError(message);
-        return defaultAnswer(model, inputs);
+        return defaultAnswer(model, inputs, env.NOTE);
       }
       if (text === "echo") {
         // Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
@@ -318,7 +321,7 @@ export default function (env) {
       }
       if (facts?.type === "embeddings" || (inputs?.text !== undefined && !inputs?.messages)) return embeddingsAnswer(model, inputs, facts);
       if (facts?.type === "image") return imageAnswer(facts, "");
-      return defaultAnswer(model, inputs);
+      return defaultAnswer(model, inputs, env.NOTE);
     },
   };
 }
