@@ -66,17 +66,23 @@ def render(config, out_dir: Path, kv_namespace_id: str | None) -> None:
 @click.option(
     "--docs-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("docs"),
-    show_default=True,
+    default=None,
+    help="Where the docs are (default: docs/ of the flaregate checkout you are in).",
 )
-def docs(check: bool, docs_dir: Path) -> None:
-    """Regenerate the docs tables (models, permissions) from the data the code uses.
+def docs(check: bool, docs_dir: Path | None) -> None:
+    """Regenerate the docs tables (models, permissions, stack config) from the data the code uses.
+
+    For developing flaregate: run it inside a clone of the repository, with flaregate installed
+    from that clone (`pip install -e .`).
 
     Example usage:
 
         flaregate docs --check
     """
     from .generated_docs import generated_docs
+
+    if docs_dir is None:
+        docs_dir = _checkout_root() / "docs"
 
     stale = []
     for name, text in generated_docs().items():
@@ -96,6 +102,36 @@ def docs(check: bool, docs_dir: Path) -> None:
         )
 
 
+def _checkout_root() -> Path:
+    """The flaregate checkout around the current directory, which this flaregate must come from:
+    the generated docs compare the running code's data with the checkout's files."""
+    import flaregate
+
+    here = Path.cwd().resolve()
+    root = next(
+        (
+            d
+            for d in (here, *here.parents)
+            if (d / "pyproject.toml").is_file() and (d / "worker_template").is_dir()
+        ),
+        None,
+    )
+    if root is None:
+        raise click.ClickException(
+            "flaregate docs regenerates the docs of a flaregate source checkout, and "
+            f"{here} is not inside one: run it in a clone of the repository "
+            "(the installed package has no docs/ to check)"
+        )
+    package = Path(flaregate.__file__).resolve().parent
+    if package != root / "flaregate":
+        raise click.ClickException(
+            f"this flaregate runs from {package}, not from the checkout at {root}, so its data "
+            "may not match the checkout's docs: install the checkout with `pip install -e .` "
+            "and run it again"
+        )
+    return root
+
+
 # Commands that live in their own modules (imported last: they use the decorators above).
 from .cli_keys import keys, rotate_key  # noqa: E402
 from .cli_token import check_token  # noqa: E402
@@ -108,3 +144,8 @@ main.add_command(check_token)
 from .cli_deploy import register as _register_deploy_commands  # noqa: E402
 
 _register_deploy_commands(main)
+
+# Local serving (flaregate/cli_dev.py).
+from .cli_dev import dev  # noqa: E402
+
+main.add_command(dev)

@@ -218,7 +218,7 @@ function replay({ sse, object, streamDelayFirst = 0 }, stream, chunk, delay, fai
 }
 
 function defaultAnswer(model, inputs, note) {
-  const words = ["Hello", " from", " ", model, ".", ...(note ? [" ", note] : [])];
+  const words = ["Hello", " from", " ", model, ".", ...(note ? [` [${note}]`] : [])];
   const usage = { prompt_tokens: 8, completion_tokens: words.length, total_tokens: 8 + words.length };
   if (!inputs?.stream) return { response: words.join(""), tool_calls: [], usage };
   const sse = words.map((w) => `data: ${JSON.stringify({ response: w, p: "abcdef" })}\n\n`).join("")
