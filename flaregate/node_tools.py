@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def ensure_packages(remote: bool, say: Callable[[str], None], node: str) -> Path
         [npm, "install", "--prefix", str(prefix), "--save-exact", "--no-audit", "--no-fund"]
         + ["--loglevel=error", *specs],
         cwd=prefix,
+        # npm's report goes to stderr: stdout is the dev server's (its banner, the request log).
+        stdout=sys.stderr,
+        env={**os.environ, "npm_config_update_notifier": "false"},
         check=False,
     )
     if result.returncode != 0 or any(installed_version(prefix, n) != v for n, v in missing):

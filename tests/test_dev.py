@@ -1,0 +1,238 @@
+"""`flaregate dev` end to end: the installed wheel's command, started from an unrelated directory,
+driven with the official OpenAI SDK, stopped with SIGINT (what Ctrl-C sends).
+
+The first run in the session installs the pinned Miniflare with npm into an empty per-user cache
+(first-use install, as on a user's machine; npm's own cache, filled by `npm ci`, keeps it local),
+later runs reuse that cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+import pytest
+
+from flaregate.node_tools import MINIFLARE
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("flaregate-cache")
+
+
+@dataclass
+class Dev:
+    process: subprocess.Popen
+    banner: str
+    stderr: list[str] = field(default_factory=list)
+    stdout: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return re.search(r"serving at (http://127\.0\.0\.1:\d+/v1)", self.banner).group(1)
+
+    @property
+    def key(self) -> str | None:
+        found = re.search(r"^    (sk-fg-\S+)$", self.banner, re.M)
+        return found.group(1) if found else None
+
+    def client(self, key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=20)
+
+    def interrupt(self) -> int:
+        """SIGINT, as Ctrl-C sends it; returns the exit code once all output is read."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=30)
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return code
+
+
+def start_dev(installed, cwd: Path, cache: Path, *args: str, env: dict | None = None) -> Dev:
+    environ = {**os.environ, "FLAREGATE_CACHE_DIR": str(cache), "npm_config_prefer_offline": "1"}
+    process = subprocess.Popen(
+        [str(installed.flaregate), "dev", "--port", "0", *args],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    dev = Dev(process, "")
+    dev.readers.append(threading.Thread(target=_collect, args=(process.stderr, dev.stderr)))
+    dev.readers[-1].start()
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Ctrl-C stops it"):
+            break
+    else:
+        process.wait(timeout=30)
+        raise AssertionError("flaregate dev did not start:\n" + "".join(lines + dev.stderr))
+    dev.banner = "".join(lines)
+    dev.readers.append(threading.Thread(target=_collect, args=(process.stdout, dev.stdout)))
+    dev.readers[-1].start()
+    return dev
+
+
+def _collect(stream, into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_dev_serves_the_worker_to_the_openai_sdk_and_ctrl_c_stops_everything(
+    installed, cache_dir, tmp_path
+):
+    (tmp_path / "flaregate.toml").write_text(
+        '[aliases]\n"house-model" = "@cf/meta/llama-3.2-3b-instruct"\n'
+    )
+    dev = start_dev(installed, tmp_path, cache_dir, "--config", "flaregate.toml")
+    try:
+        # First use: the pinned Miniflare was installed into the cache, not the current directory.
+        assert f"miniflare@{MINIFLARE[1]}" in "".join(dev.stderr)
+        assert (cache_dir / "node" / "node_modules" / "miniflare" / "package.json").exists()
+        assert not (tmp_path / "node_modules").exists()
+        assert "STAND-IN, not a model" in dev.banner
+        key = dev.key
+        assert key and key.startswith("sk-fg-")
+        assert f'OpenAI(base_url="{dev.base_url}", api_key="{key}")' in dev.banner
+        assert (
+            f"curl {dev.base_url}/chat/completions -H 'Authorization: Bearer {key}'" in dev.banner
+        )
+
+        client = dev.client(key)
+        raw = client.chat.completions.with_raw_response.create(
+            model="house-model", messages=[{"role": "user", "content": "Hi"}]
+        )
+        assert "not a model" in raw.headers["x-flaregate-ai"]
+        answer = raw.parse().choices[0].message.content
+        # The alias from --config reached its model; the answer says what it is.
+        assert answer.startswith("Hello from @cf/meta/llama-3.2-3b-instruct.")
+        assert "stand-in for Workers AI, not a model" in answer
+
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text.startswith("Hello from @cf/")
+        assert "gpt-4o-mini" in [m.id for m in client.models.list()]
+        with pytest.raises(openai.AuthenticationError):
+            dev.client("sk-fg-not-a-key").models.list()
+
+        # The Anthropic line is there exactly when the Worker serves /v1/messages.
+        root = dev.base_url.removesuffix("/v1")
+        has_messages = status_of(f"{root}/v1/messages") != 404
+        assert ("ANTHROPIC_BASE_URL" in dev.banner) == has_messages
+
+        started = process_tree(dev.process.pid)
+        assert len(started) >= 3  # flaregate, node (the runner), workerd
+    finally:
+        code = dev.interrupt()
+    assert code == 0, "".join(dev.stderr)
+    assert "Stopped." in "".join(dev.stderr)
+    assert not [pid for pid in started if alive(pid)]
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(dev.base_url + "/models", timeout=5)
+    # The request log: one JSON line per request; the startup's route probes are not shown, so
+    # the one /v1/messages line is this test's own.
+    log = "".join(dev.stdout)
+    assert log.count('"route":"/v1/chat/completions"') == 2
+    assert log.count('"route":"/v1/messages"') == 1
+
+
+def test_the_key_ring_is_kept_between_runs_unless_fresh(installed, cache_dir, tmp_path):
+    first = start_dev(installed, tmp_path, cache_dir)
+    try:
+        key = first.key
+        assert key and first.client(key).models.list().data
+    finally:
+        assert first.interrupt() == 0
+    # Only the key's SHA-256 is on disk.
+    state = tmp_path / ".flaregate" / "dev"
+    assert state.is_dir()
+    assert not [p for p in state.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+
+    second = start_dev(installed, tmp_path, cache_dir)
+    try:
+        assert second.key is None and "cannot be shown again" in second.banner
+        assert second.client(key).models.list().data
+    finally:
+        assert second.interrupt() == 0
+
+    fresh = start_dev(installed, tmp_path, cache_dir, "--fresh")
+    try:
+        assert fresh.key and fresh.key != key
+        assert fresh.client(fresh.key).models.list().data
+        with pytest.raises(openai.AuthenticationError):
+            fresh.client(key).models.list()
+    finally:
+        assert fresh.interrupt() == 0
+
+
+def test_without_node_it_names_node_20(installed, tmp_path):
+    result = subprocess.run(
+        [str(installed.flaregate), "dev"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Node.js 20 or newer" in result.stderr and "nodejs.org" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_remote_without_credentials_says_which_variables(installed, tmp_path):
+    result = subprocess.run(
+        [str(installed.flaregate), "dev", "--remote"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "CLOUDFLARE_API_TOKEN" in result.stderr and "CLOUDFLARE_ACCOUNT_ID" in result.stderr
