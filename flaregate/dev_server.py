@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -168,6 +169,8 @@ class DevServer:
 def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
     """Render, install what is missing, start the runner; returns once the Worker serves."""
     remote = wants_remote(options.remote, os.environ)
+    if options.port:
+        _check_port_free(options.port)
     node = find_node()
     packages = ensure_packages(remote, say, node)
     state = options.state_dir.resolve()
@@ -209,7 +212,7 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
         # Its own process group: Ctrl-C reaches flaregate, which stops the runner in order.
         start_new_session=True,
     )
-    info = _wait_until_serving(process, options.port)
+    info = _wait_until_serving(process, options.port, remote)
     probed = {s.route for s in SNIPPETS}
     server = DevServer(
         process,
@@ -223,7 +226,20 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
     return server
 
 
-def _wait_until_serving(process: subprocess.Popen, port: int) -> dict:
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As a server binds: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise DevServerError(
+                f"port {port} on 127.0.0.1 is already in use (another `flaregate dev` or "
+                "`wrangler dev`?): stop it, or pick another port with --port (0: any free one)"
+            ) from None
+
+
+def _wait_until_serving(process: subprocess.Popen, port: int, remote: bool) -> dict:
     # Lines before the ready line are the tooling's own (wrangler's remote-session messages).
     for line in process.stdout:
         try:
@@ -235,7 +251,15 @@ def _wait_until_serving(process: subprocess.Popen, port: int) -> dict:
             return info
         sys.stderr.write(line)
     code = process.wait()
-    hint = f"is port {port} in use? Pick another with --port" if port else "see its output above"
+    if remote:
+        hint = (
+            "see its error above; remote Workers AI needs a token that can run a Worker preview "
+            "on the account (Workers Scripts Edit) and use Workers AI, or run with --stand-in"
+        )
+    elif port:
+        hint = f"see its output above; is port {port} in use? Pick another with --port"
+    else:
+        hint = "see its output above"
     raise DevServerError(
         f"the local Worker runner stopped before serving (exit code {code}): {hint}"
     )

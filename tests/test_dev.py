@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -236,3 +237,20 @@ def test_remote_without_credentials_says_which_variables(installed, tmp_path):
     )
     assert result.returncode == 1
     assert "CLOUDFLARE_API_TOKEN" in result.stderr and "CLOUDFLARE_ACCOUNT_ID" in result.stderr
+
+
+def test_a_port_in_use_is_one_clear_line(installed, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(installed.flaregate), "dev", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port" in result.stderr and "Traceback" not in result.stderr

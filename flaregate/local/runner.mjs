@@ -127,7 +127,12 @@ if (values["remote-ai"]) {
   // connection string for it; the Worker's env.AI then calls the account's models.
   const { startRemoteProxySession } = await load("wrangler");
   const auth = { accountId: process.env.CLOUDFLARE_ACCOUNT_ID, apiToken: { apiToken: process.env.CLOUDFLARE_API_TOKEN } };
-  session = await startRemoteProxySession({ AI: { type: "ai" } }, { workerName: "flaregate-dev-ai-proxy", auth });
+  try {
+    session = await startRemoteProxySession({ AI: { type: "ai" } }, { workerName: "flaregate-dev-ai-proxy", auth });
+  } catch (err) {
+    console.error(`Could not connect to Workers AI on account ${auth.accountId}: ${err?.message ?? err}`);
+    process.exit(1);
+  }
   worker.ai = { binding: "AI", remoteProxyConnectionString: session.remoteProxyConnectionString };
 } else {
   const standIn = { FIXTURES: loadFixtures(values.fixtures), MODELS: loadModelFacts(), ...(values.label ? { NOTE: values.label } : {}) };
@@ -152,7 +157,14 @@ const mf = new Miniflare({
   ...(values.persist ? { kvPersist: resolve(values.persist, "kv") } : {}),
 });
 
-const url = await mf.ready;
+let url;
+try {
+  url = await mf.ready;
+} catch (err) {
+  console.error(`workerd did not start: ${err?.message ?? err}`);
+  await session?.dispose();
+  process.exit(1);
+}
 const kv = await mf.getKVNamespace("KEYS", "flaregate");
 
 let seeded = false;
