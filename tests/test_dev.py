@@ -24,6 +24,8 @@ import pytest
 
 from flaregate.node_tools import MINIFLARE
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory) -> Path:
@@ -254,3 +256,36 @@ def test_a_port_in_use_is_one_clear_line(installed, tmp_path):
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_remote_mode_opens_a_remote_session_with_the_token_and_fails_cleanly_without_it(
+    installed, tmp_path
+):
+    """As far as it goes here: the credentials select real Workers AI and wrangler's remote
+    proxy session is started with them; Cloudflare is out of reach (or refuses this made-up
+    token), which must end in one clear error. The cache is the checkout's node_modules (the
+    same pinned versions; the install path is the first test's), to skip a wrangler install."""
+    cache_dir = tmp_path / "cache"
+    (cache_dir / "node").mkdir(parents=True)
+    (cache_dir / "node" / "node_modules").symlink_to(REPO / "node_modules")
+    token = "flaregate-test-token-not-real-0123456789"
+    result = subprocess.run(
+        [str(installed.flaregate), "dev", "--port", "0"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "FLAREGATE_CACHE_DIR": str(cache_dir),
+            "npm_config_prefer_offline": "1",
+            "CLOUDFLARE_API_TOKEN": token,
+            "CLOUDFLARE_ACCOUNT_ID": "023e105f4ecef8ad9ca31a8372d0c353",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Could not connect to Workers AI on account 023e105f4ecef8ad9ca31a8372d0c353" in (
+        result.stderr
+    )
+    assert "--stand-in" in result.stderr
+    assert token not in result.stdout + result.stderr
