@@ -79,10 +79,10 @@ def docs(check: bool, docs_dir: Path | None) -> None:
 
         flaregate docs --check
     """
-    from .generated_docs import generated_docs
+    from .generated_docs import checkout_docs_dir, generated_docs
 
     if docs_dir is None:
-        docs_dir = _checkout_root() / "docs"
+        docs_dir = checkout_docs_dir(Path.cwd())
 
     stale = []
     for name, text in generated_docs().items():
@@ -100,36 +100,6 @@ def docs(check: bool, docs_dir: Path | None) -> None:
         raise click.ClickException(
             f"stale generated docs: {', '.join(stale)}; run `flaregate docs`"
         )
-
-
-def _checkout_root() -> Path:
-    """The flaregate checkout around the current directory, which this flaregate must come from:
-    the generated docs compare the running code's data with the checkout's files."""
-    import flaregate
-
-    here = Path.cwd().resolve()
-    root = next(
-        (
-            d
-            for d in (here, *here.parents)
-            if (d / "pyproject.toml").is_file() and (d / "worker_template").is_dir()
-        ),
-        None,
-    )
-    if root is None:
-        raise click.ClickException(
-            "flaregate docs regenerates the docs of a flaregate source checkout, and "
-            f"{here} is not inside one: run it in a clone of the repository "
-            "(the installed package has no docs/ to check)"
-        )
-    package = Path(flaregate.__file__).resolve().parent
-    if package != root / "flaregate":
-        raise click.ClickException(
-            f"this flaregate runs from {package}, not from the checkout at {root}, so its data "
-            "may not match the checkout's docs: install the checkout with `pip install -e .` "
-            "and run it again"
-        )
-    return root
 
 
 # Commands that live in their own modules (imported last: they use the decorators above).

@@ -181,3 +181,10 @@ def test_the_pinned_runtime_versions_are_the_ones_the_tests_run():
     pins = json.loads((REPO / "package.json").read_text())["devDependencies"]
     assert pins[MINIFLARE[0]] == MINIFLARE[1]
     assert pins[WRANGLER[0]] == WRANGLER[1]
+
+
+def test_docs_from_an_installed_flaregate_inside_a_checkout_says_which_one_runs(installed):
+    result = run(installed, ["docs", "--check"], REPO, check=False)
+    assert result.returncode == 1
+    assert f"not from the checkout at {REPO}" in result.stderr
+    assert "pip install -e ." in result.stderr
