@@ -151,19 +151,26 @@ class DevServer:
         return self.process.wait()
 
     def stop(self) -> None:
-        """Stop the runner (it stops workerd), then anything left in its process group."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        # The runner was started in its own process group: nothing it started outlives it.
+        _stop(self.process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the runner (it stops workerd), then anything left in its process group."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    # The runner was started in its own process group: nothing it started outlives it.
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.process.wait()
+    else:
+        process.kill()
+    process.wait()
 
 
 def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
@@ -209,19 +216,24 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
         text=True,
         env=env,
         cwd=state,
-        # Its own process group: Ctrl-C reaches flaregate, which stops the runner in order.
-        start_new_session=True,
+        # Its own process group (POSIX): Ctrl-C reaches flaregate, which stops the runner in
+        # order, and the group is ended after it.
+        start_new_session=os.name == "posix",
     )
-    info = _wait_until_serving(process, options.port, remote)
     probed = {s.route for s in SNIPPETS}
-    server = DevServer(
-        process,
-        info["url"],
-        info["ai"],
-        info["seeded"],
-        key if info["seeded"] else None,
-        served_routes(info["url"], probed),
-    )
+    try:
+        info = _wait_until_serving(process, options.port, remote)
+        server = DevServer(
+            process,
+            info["url"],
+            info["ai"],
+            info["seeded"],
+            key if info["seeded"] else None,
+            served_routes(info["url"], probed),
+        )
+    except BaseException:  # Ctrl-C while starting included: leave nothing running
+        _stop(process)
+        raise
     threading.Thread(target=_forward, args=(process, probed), daemon=True).start()
     return server
 

@@ -188,3 +188,53 @@ def test_docs_from_an_installed_flaregate_inside_a_checkout_says_which_one_runs(
     assert result.returncode == 1
     assert f"not from the checkout at {REPO}" in result.stderr
     assert "pip install -e ." in result.stderr
+
+
+FAKE_PULUMI = """#!/usr/bin/env python3
+# A Pulumi CLI that answers what flaregate asks before the engine runs, and fails the engine the
+# way it fails offline: what `flaregate deploy` meets on a machine that cannot reach Cloudflare.
+import json, os, sys
+args = sys.argv[1:]
+with open(os.path.join(os.path.dirname(__file__), "calls.jsonl"), "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args == ["version"]:
+    print("v3.272.0")
+elif "config" in args and "--json" in args:
+    account = os.environ["CLOUDFLARE_ACCOUNT_ID"]
+    print(json.dumps({"flaregate:accountId": {"value": account, "secret": False}}))
+elif "preview" in args or "up" in args:
+    sys.stderr.write("error: Post https://api.cloudflare.com/client/v4/accounts: dial tcp: "
+                     "lookup api.cloudflare.com: no such host\\n")
+    sys.exit(255)
+"""
+
+
+def test_deploy_runs_from_the_installed_package_up_to_the_network(installed, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    with FakeCloudflare() as fake:
+        token = fake.add(full_token())
+        result = run(
+            installed,
+            ["deploy"],
+            tmp_path,
+            env={
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "CLOUDFLARE_API_TOKEN": token.value,
+                "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+                "CLOUDFLARE_BASE_URL": fake.base_url,
+            },
+            check=False,
+        )
+    calls = [json.loads(line) for line in (bin_dir / "calls.jsonl").read_text().splitlines()]
+    assert result.returncode == 1
+    assert "permissions this deployment needs are confirmed" in result.stdout
+    # The engine was started on the inline program the installed package serves...
+    engine = next(c for c in calls if "preview" in c or "up" in c)
+    assert "auto.inline" in engine
+    # ...and the failure that needs the network is one clear line, not a traceback.
+    assert "network connection failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert token.value not in result.stdout + result.stderr
