@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -172,11 +173,13 @@ def test_dev_serves_the_worker_to_the_openai_sdk_and_ctrl_c_stops_everything(
 
         started = process_tree(dev.process.pid)
         assert len(started) >= 3  # flaregate, node (the runner), workerd
+        runner = runner_pid(dev.process.pid)
     finally:
         code = dev.interrupt()
     assert code == 0, "".join(dev.stderr)
     assert "Stopped." in "".join(dev.stderr)
     assert not [pid for pid in started if alive(pid)]
+    assert group_members(runner) == []
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(dev.base_url + "/models", timeout=5)
     # The request log: one JSON line per request; the startup's route probes are not shown, so
@@ -289,3 +292,49 @@ def test_remote_mode_opens_a_remote_session_with_the_token_and_fails_cleanly_wit
     )
     assert "--stand-in" in result.stderr
     assert token not in result.stdout + result.stderr
+
+
+def test_ctrl_c_while_workerd_starts_leaves_nothing_running(installed, cache_dir, tmp_path):
+    environ = {**os.environ, "FLAREGATE_CACHE_DIR": str(cache_dir)}
+    process = subprocess.Popen(
+        [str(installed.flaregate), "dev", "--port", "0"],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Interrupt as soon as the runner exists: usually before workerd serves.
+    deadline = time.monotonic() + 120
+    while (runner := runner_pid(process.pid)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runner is not None
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Stopped." in err and "Traceback" not in err
+    # The runner leads its own process group, which workerd joins: none of it is left.
+    assert group_members(runner) == []
+
+
+def runner_pid(parent: int) -> int | None:
+    for pid in process_tree(parent) - {parent}:
+        try:
+            if b"runner.mjs" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
