@@ -206,6 +206,7 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
         json.dumps(seed),
         "--compatibility-date",
         options.config.compatibility_date,
+        "--no-control",
     ]
     args += ["--remote-ai"] if remote else ["--label", STAND_IN_LABEL]
     env = {**os.environ, "FLAREGATE_NODE_MODULES": str(packages)}

@@ -8,7 +8,7 @@
 //
 //   node runner.mjs --script dist/worker.js [--port 8787] [--var NAME=VALUE ...]
 //        [--ai-module PATH] [--fixtures DIR] [--persist DIR] [--seed-if-empty JSON]
-//        [--label TEXT] [--remote-ai]
+//        [--label TEXT] [--remote-ai] [--no-control]
 //
 // env.AI is the stand-in (stand_in_ai.js beside this file; see its header for what it answers)
 // unless --remote-ai. --ai-module swaps in another stand-in: an ES module (ASCII: Miniflare reads
@@ -25,6 +25,8 @@
 //                      $CLOUDFLARE_API_TOKEN, through a remote proxy session (wrangler's
 //                      startRemoteProxySession, which Miniflare's `ai.remoteProxyConnectionString`
 //                      connects to).
+// --no-control         no control API. `flaregate dev` runs without it: it is an unauthenticated
+//                      local port through which any local user could add keys to the ring.
 // Packages (miniflare; wrangler for --remote-ai) come from $FLAREGATE_NODE_MODULES (a directory
 // holding node_modules/) when it is set, else from node_modules above this file.
 //
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     "seed-if-empty": { type: "string" },
     label: { type: "string" },
     "remote-ai": { type: "boolean", default: false },
+    "no-control": { type: "boolean", default: false },
   },
 });
 if (!values.script) {
@@ -123,8 +126,8 @@ const worker = {
 const workers = [worker];
 let session = null;
 if (values["remote-ai"]) {
-  // Real Workers AI: wrangler deploys a small proxy Worker to the account and hands Miniflare a
-  // connection string for it; the Worker's env.AI then calls the account's models.
+  // Real Workers AI: wrangler starts a remote preview of a small proxy Worker on the account and
+  // hands Miniflare a connection string for it; the Worker's env.AI then calls the account's models.
   const { startRemoteProxySession } = await load("wrangler");
   const auth = { accountId: process.env.CLOUDFLARE_ACCOUNT_ID, apiToken: { apiToken: process.env.CLOUDFLARE_API_TOKEN } };
   try {
@@ -177,7 +180,7 @@ if (values["seed-if-empty"]) {
   }
 }
 
-const control = createServer(async (req, res) => {
+const control = values["no-control"] ? null : createServer(async (req, res) => {
   try {
     const u = new URL(req.url, "http://control");
     const key = decodeURIComponent(u.pathname.replace(/^\/kv\/?/, ""));
@@ -213,11 +216,11 @@ const control = createServer(async (req, res) => {
     res.end(JSON.stringify({ error: String(err?.message ?? err) }));
   }
 });
-await new Promise((ok) => control.listen(0, "127.0.0.1", ok));
+if (control) await new Promise((ok) => control.listen(0, "127.0.0.1", ok));
 
 console.log(JSON.stringify({
   url: url.href.replace(/\/$/, ""),
-  control: `http://127.0.0.1:${control.address().port}`,
+  control: control ? `http://127.0.0.1:${control.address().port}` : null,
   ai: session ? "remote" : "stand-in",
   seeded,
 }));
@@ -226,7 +229,7 @@ let stopping = false;
 async function stop() {
   if (stopping) return;
   stopping = true;
-  control.close();
+  control?.close();
   await mf.dispose();
   await session?.dispose();
   process.exit(0);
