@@ -11,39 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
 
 from . import __version__, worker_template
 from .catalog import load_catalog, worker_catalog
 from .config import WorkerConfig
+from .worker_modules import assemble
 
 # worker_template/ in a checkout, flaregate/worker_template/ in a wheel (pyproject.toml maps it):
 # found through the import system, never through a path relative to a source checkout.
 TEMPLATE_DIR = Path(worker_template.__file__).resolve().parent
 MAIN_MODULE = "worker.js"
-
-# The Worker's sections, in the order a request flows through them.
-WORKER_MODULES = (
-    "http.js",
-    "settings.js",
-    "cors.js",
-    "catalog.js",
-    "auth.js",
-    "sse.js",
-    "deadline.js",
-    "binding.js",
-    "quirks.js",
-    "normalize.js",
-    "chat_request.js",
-    "chat_inputs.js",
-    "origin.js",
-    "chat.js",
-    "responses.js",
-    "embeddings.js",
-    "images.js",
-    "models.js",
-    "router.js",
-)
 
 
 @dataclass(frozen=True)
@@ -57,8 +34,9 @@ class RenderedWorker:
 
 
 def _environment() -> jinja2.Environment:
-    # JavaScript is full of "{#" and "{{": the worker sources are included raw, and only the
-    # two top-level templates use Jinja syntax, with comments switched to an unused delimiter.
+    # JavaScript is full of "{#" and "{{": the Worker modules are read raw, and only the templates
+    # (worker.js.j2, src/build.js.j2, wrangler.toml.j2) use Jinja syntax, with comments switched
+    # to an unused delimiter.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         undefined=jinja2.StrictUndefined,
@@ -67,22 +45,25 @@ def _environment() -> jinja2.Environment:
         comment_start_string="<#--",
         comment_end_string="--#>",
     )
-    env.globals["include_raw"] = lambda name: Markup(
-        (TEMPLATE_DIR / name).read_text(encoding="utf-8").rstrip("\n")
-    )
     env.filters["toml"] = lambda value: json.dumps(value)
     return env
 
 
 def render_worker(config: WorkerConfig) -> str:
     catalog = load_catalog(config.models, config.aliases, config.fallbacks)
-    template = _environment().get_template("worker.js.j2")
-    return template.render(
-        version=__version__,
-        settings=config.worker_settings(),
-        catalog=worker_catalog(catalog),
-        modules=WORKER_MODULES,
-    )
+    env = _environment()
+    build = {
+        "version": __version__,
+        "settings": config.worker_settings(),
+        "catalog": worker_catalog(catalog),
+    }
+
+    def read(name: str) -> str:
+        if name == "build.js":
+            return env.get_template("src/build.js.j2").render(**build)
+        return (TEMPLATE_DIR / "src" / name).read_text(encoding="utf-8")
+
+    return env.get_template("worker.js.j2").render(version=__version__, modules=assemble(read))
 
 
 def render_wrangler_toml(config: WorkerConfig) -> str:

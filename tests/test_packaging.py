@@ -48,7 +48,7 @@ def test_the_wheel_holds_everything_inside_the_flaregate_package(installed):
     # The repository's infra/ and worker_template/ are installed inside the package.
     needed = {
         "flaregate/" + name
-        for name in repo_files("worker_template/*.j2", "worker_template/src/*.js", "infra/*.py")
+        for name in repo_files("worker_template/*.j2", "worker_template/src/*", "infra/*.py")
     } | repo_files("flaregate/data/*", "flaregate/local/*.mjs", "flaregate/local/*.js")
     assert {"flaregate/worker_template/src/router.js", "flaregate/infra/program.py"} <= needed
     assert {"flaregate/data/models.json", "flaregate/local/stand_in_ai.js"} <= needed
@@ -62,7 +62,7 @@ def test_the_sdist_is_the_repository_layout(installed):
         "Pulumi.yaml",
         "package-lock.json",
         "infra/*.py",
-        "worker_template/src/*.js",
+        "worker_template/src/*",
         "scripts/*",
         "docs/*.md",
         "tests/fixtures/workers-ai/*",

@@ -4,10 +4,12 @@
 // seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
+import { ApiError, typeName } from "./http.js";
+
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
 
-async function authenticate(request, env, settings) {
+export async function authenticate(request, env, settings) {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
   if (!match) {

@@ -1,6 +1,9 @@
 // The one place that calls env.AI.run. Routes through the AI Gateway when one is configured,
 // with the caller's key id (never the key) as metadata, and turns the binding's errors
 // ("3040: Capacity temporarily exceeded" thrown as an Error) into OpenAI errors a client can act on.
+import { DeadlineExceeded, timeoutError, withDeadline } from "./deadline.js";
+import { ApiError } from "./http.js";
+
 function bindingOptions(ctx) {
   const gateway = ctx.settings.gateway;
   if (!gateway.id) return {};
@@ -15,7 +18,7 @@ function bindingOptions(ctx) {
   return { gateway: options };
 }
 
-async function runModel(ctx, modelId, inputs, deadlineMs, what) {
+export async function runModel(ctx, modelId, inputs, deadlineMs, what) {
   if (!ctx.env.AI || typeof ctx.env.AI.run !== "function") {
     throw new ApiError(500, "This gateway has no Workers AI binding named AI. Redeploy with `flaregate deploy`.", { code: "binding_missing" });
   }
@@ -28,7 +31,7 @@ async function runModel(ctx, modelId, inputs, deadlineMs, what) {
 }
 
 
-function bindingError(err, modelId) {
+export function bindingError(err, modelId) {
   const text = String(err?.message ?? err ?? "unknown error");
   const match = /\b([1-9]\d{3})\s*:\s*([\s\S]*)$/.exec(text);
   const code = match ? Number(match[1]) : null;
@@ -81,7 +84,7 @@ async function unwrapResponse(result) {
   return result.body;
 }
 
-function isRetryLater(err) {
+export function isRetryLater(err) {
   return err instanceof ApiError && err.status === 429;
 }
 
@@ -92,7 +95,7 @@ function secondsUntilUtcMidnight() {
 }
 
 // An `{"error": ...}` event inside a stream: same mapping as a thrown binding error.
-function upstreamErrorFromEvent(error) {
+export function upstreamErrorFromEvent(error) {
   if (typeof error === "string") return bindingError(new Error(error), "");
   const code = error?.code ?? "";
   const message = error?.message ?? JSON.stringify(error);

@@ -2,9 +2,12 @@
 // catalog ("@cf/meta/..."), the same prefixed the way agent tools write provider/model
 // ("workers-ai/@cf/..."), or any other Workers AI id (@cf/..., @hf/...), which is passed through
 // with conservative facts: the catalog cannot list every model Cloudflare adds.
-const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
-const ALIASES = new Map(Object.entries(CATALOG.aliases));
-const PROVIDER_PREFIXES = ["workers-ai/", "cloudflare-workers-ai/"];
+import { CATALOG } from "./build.js";
+import { ApiError, invalidRequest, typeName } from "./http.js";
+
+export const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
+export const ALIASES = new Map(Object.entries(CATALOG.aliases));
+export const PROVIDER_PREFIXES = ["workers-ai/", "cloudflare-workers-ai/"];
 
 // Unlisted models: tools are emulated (a model we know nothing about may hang on native tools),
 // reasoning tags are still stripped, limits are the smallest common ones.
@@ -20,7 +23,7 @@ const UNLISTED_FACTS = {
 
 const KIND_LABEL = { chat: "chat", embeddings: "embeddings", image: "image generation" };
 
-function resolveModel(name, kind) {
+export function resolveModel(name, kind) {
   if (name === undefined || name === null || name === "") {
     throw invalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
   }
@@ -50,7 +53,7 @@ function resolveModel(name, kind) {
   return { requested: name, id, facts, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
 }
 
-function toolCapableModels() {
+export function toolCapableModels() {
   return [...ALIASES.entries()]
     .filter(([, id]) => MODELS.get(id)?.type === "chat" && MODELS.get(id)?.tools !== "none")
     .map(([alias]) => alias)

@@ -2,7 +2,11 @@
 // its tool form (OpenAI-shaped, the flat legacy form, Responses-style for gpt-oss, or tools
 // described in the system prompt for models without native tool calling), and limits clamped
 // to the model's.
-function buildChatInputs(req, model) {
+import { toolCapableModels } from "./catalog.js";
+import { invalidRequest } from "./http.js";
+import { argumentsString } from "./quirks.js";
+
+export function buildChatInputs(req, model) {
   const facts = model.facts;
   const tools = toolPlan(req, model);
   const maxTokens = Math.min(req.maxTokens ?? facts.default_max_tokens ?? 2048, facts.max_output_tokens ?? Infinity);

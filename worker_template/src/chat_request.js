@@ -1,9 +1,11 @@
 // Validates an OpenAI chat completions body and returns the request flaregate works with.
 // Messages say what is wrong the way OpenAI's own API does, naming the parameter, so that a
 // client's BadRequestError points at the field to fix.
+import { invalidRequest, typeName } from "./http.js";
+
 const MESSAGE_ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
-function parseChatRequest(body) {
+export function parseChatRequest(body) {
   const messages = body.messages;
   if (messages === undefined || messages === null) {
     throw invalidRequest("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");

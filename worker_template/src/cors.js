@@ -10,7 +10,7 @@ function allowedOrigin(request, settings) {
   return origins.includes(origin) ? origin : null;
 }
 
-function corsHeaders(request, settings) {
+export function corsHeaders(request, settings) {
   const origin = allowedOrigin(request, settings);
   if (!origin) return {};
   const headers = { "access-control-allow-origin": origin, "access-control-expose-headers": CORS_EXPOSED };
@@ -18,7 +18,7 @@ function corsHeaders(request, settings) {
   return headers;
 }
 
-function preflightResponse(request, settings) {
+export function preflightResponse(request, settings) {
   const origin = allowedOrigin(request, settings);
   if (!origin) return new Response(null, { status: 204 });
   return new Response(null, {

@@ -1,7 +1,9 @@
 // Nothing waits on Workers AI without a deadline: a model that never answers (Llama 3.3 70B
 // with tools, a stalled Llama 4 Scout stream) must turn into a 504 or an error chunk, not a
 // request that hangs until the client gives up.
-class DeadlineExceeded extends Error {
+import { ApiError } from "./http.js";
+
+export class DeadlineExceeded extends Error {
   constructor(what, ms) {
     super(`${what} did not arrive within ${ms} ms`);
     this.what = what;
@@ -9,7 +11,7 @@ class DeadlineExceeded extends Error {
   }
 }
 
-function withDeadline(promise, ms, what) {
+export function withDeadline(promise, ms, what) {
   let timer;
   const expiry = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineExceeded(what, ms)), ms);
@@ -23,7 +25,7 @@ function withDeadline(promise, ms, what) {
 // budget. It runs only while a read is pending (arm before, pause after): a client that reads
 // slowly is not an upstream that stalls. On expiry it records the error and calls `onExpire`
 // (cancel the reader), which ends the pending read.
-class Watchdog {
+export class Watchdog {
   constructor(onExpire) {
     this.onExpire = onExpire;
     this.deadline = Infinity;
@@ -64,7 +66,7 @@ class Watchdog {
   }
 }
 
-function timeoutError(err) {
+export function timeoutError(err) {
   return new ApiError(504, `The model did not answer in time: ${err.message}. Retry, pick a faster model, or raise the gateway's timeouts.`, {
     code: "timeout",
   });

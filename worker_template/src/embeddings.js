@@ -2,10 +2,15 @@
 // batch size -> Workers AI (a few calls at a time) -> reassemble in order -> OpenAI's list of
 // embeddings, as float arrays or as base64 of little-endian float32 (what the openai SDKs ask
 // for by default and decode themselves).
+import { bytesToBase64 } from "./base64.js";
+import { runModel } from "./binding.js";
+import { resolveModel } from "./catalog.js";
+import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
+
 const MAX_EMBEDDING_INPUTS = 2048; // OpenAI's own per-request limit
 const EMBEDDING_CONCURRENCY = 4; // binding calls in flight at once for a large batch
 
-async function handleEmbeddings(ctx) {
+export async function handleEmbeddings(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
   const model = resolveModel(body.model, "embeddings");
@@ -141,12 +146,6 @@ function encodeVector(vector, format) {
   const view = new DataView(bytes.buffer);
   vector.forEach((v, i) => view.setFloat32(i * 4, v, true)); // little-endian, as OpenAI sends it
   return bytesToBase64(bytes);
-}
-
-function bytesToBase64(bytes) {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
 }
 
 // Runs `work` over `items` with at most `limit` in flight, keeping results in item order.

@@ -1,7 +1,7 @@
 // Every error the Worker answers with is an ApiError, rendered as OpenAI's envelope
 // {"error": {"message", "type", "param", "code"}} so that OpenAI clients raise their own
 // typed exceptions (BadRequestError, AuthenticationError, NotFoundError, ...).
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(status, message, { type, code = null, param = null, headers = {} } = {}) {
     super(message);
     this.status = status;
@@ -26,23 +26,23 @@ function errorTypeFor(status) {
   return "invalid_request_error";
 }
 
-function invalidRequest(message, param = null, code = null) {
+export function invalidRequest(message, param = null, code = null) {
   return new ApiError(400, message, { param, code });
 }
 
-function jsonResponse(body, status = 200, headers = {}) {
+export function jsonResponse(body, status = 200, headers = {}) {
   return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json", ...headers },
   });
 }
 
-function newId(prefix) {
+export function newId(prefix) {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function typeName(value) {
+export function typeName(value) {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
@@ -50,7 +50,7 @@ function typeName(value) {
 
 // Reads a JSON object body without trusting Content-Length: the byte count is enforced while
 // reading, so a chunked upload cannot grow past the limit in memory.
-async function readJsonBody(request, maxBytes) {
+export async function readJsonBody(request, maxBytes) {
   const declared = Number(request.headers.get("content-length"));
   if (declared > maxBytes) throw bodyTooLarge(maxBytes);
   if (!request.body) throw invalidRequest("The request body is empty; send a JSON object.", null, "invalid_json");

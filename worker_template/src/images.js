@@ -2,6 +2,12 @@
 // multipart form data for FLUX.2) -> Workers AI, n times in parallel -> whatever form the image
 // comes back in ({image: base64}, a byte stream, bytes) -> b64_json. Nothing stores images, so
 // there are no URLs; an answer that is not an image is an error, never a placeholder.
+import { bytesToBase64 } from "./base64.js";
+import { bindingError, runModel } from "./binding.js";
+import { resolveModel } from "./catalog.js";
+import { DeadlineExceeded, timeoutError, withDeadline } from "./deadline.js";
+import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
+
 const MAX_IMAGES = 4; // per request: each image is a full model run, billed and slow
 const DEFAULT_IMAGE_MODEL = "dall-e-2"; // what OpenAI uses when `model` is omitted
 
@@ -13,7 +19,7 @@ const IMAGE_SIGNATURES = [
   { format: "gif", test: (b) => String.fromCharCode(...b.slice(0, 4)) === "GIF8" },
 ];
 
-async function handleImageGenerations(ctx) {
+export async function handleImageGenerations(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   const name = body.model ?? DEFAULT_IMAGE_MODEL;
   ctx.log.model_requested = typeof name === "string" ? name : null;

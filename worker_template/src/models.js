@@ -2,6 +2,10 @@
 // every Workers AI id is listed, with what we know about it as extra fields (type, context
 // window, tools, reasoning, ...), so clients can pick models without a second source.
 // Built once per isolate: the catalog is rendered in and never changes at run time.
+import { CATALOG } from "./build.js";
+import { ALIASES, MODELS, PROVIDER_PREFIXES } from "./catalog.js";
+import { ApiError, invalidRequest, jsonResponse } from "./http.js";
+
 const MODEL_CREATED = 0; // Workers AI publishes no creation dates; 0 says "unknown" honestly
 
 let modelListCache = null;
@@ -54,13 +58,13 @@ function ownerOf(id) {
   return id.split("/")[1] ?? "workers-ai";
 }
 
-async function handleListModels() {
+export async function handleListModels() {
   return jsonResponse({ object: "list", data: [...modelEntries().values()] });
 }
 
 // The id comes from the path, URL-encoded (%40cf%2Fmeta%2F...) or not (@cf/meta/...); the
 // provider prefix agent tools add (workers-ai/@cf/...) is accepted as the endpoints accept it.
-async function handleRetrieveModel(ctx) {
+export async function handleRetrieveModel(ctx) {
   let name = ctx.params.rest ?? "";
   try {
     name = decodeURIComponent(name);

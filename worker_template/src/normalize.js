@@ -8,7 +8,11 @@
 //   {type:"tool_args", index, text} {type:"finish", reason} {type:"usage", usage}
 //   {type:"error", error: ApiError}
 // A non-streamed answer is fed in as a single event, so quirks are fixed by the same code either way.
-class CompletionNormalizer {
+import { upstreamErrorFromEvent } from "./binding.js";
+import { ApiError, newId, typeName } from "./http.js";
+import { argumentsString, ControlTokenFilter, responseFieldToParts, THINK_CLOSE, THINK_OPEN, ThinkFilter, ToolJsonSniffer } from "./quirks.js";
+
+export class CompletionNormalizer {
   constructor({ toolNames = [], reasoning = "none", maxTokens = null, stop = [] } = {}) {
     this.toolNames = new Set(toolNames);
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;

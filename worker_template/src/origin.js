@@ -5,6 +5,10 @@
 // X-Flaregate-Origin-Secret and as a bearer token, so servers with a built-in key check
 // (`vllm serve --api-key`, `llama-server --api-key`) need no proxy in front. Answers, streamed or
 // not, pass through unchanged; a dead, slow or failing origin becomes an OpenAI error (502/504).
+import { DeadlineExceeded, Watchdog, withDeadline } from "./deadline.js";
+import { ApiError } from "./http.js";
+import { SSE_ENCODER, SSE_HEADERS, sseData } from "./sse.js";
+
 const ORIGIN_PREFIX = "origin/";
 const ORIGIN_SECRET_HEADER = "x-flaregate-origin-secret";
 
@@ -15,7 +19,7 @@ function originSettings(ctx) {
 }
 
 // The hook at the top of handleChatCompletions: a Response for origin models, null for the rest.
-async function routeToOrigin(ctx, body) {
+export async function routeToOrigin(ctx, body) {
   if (typeof body.model !== "string" || !body.model.startsWith(ORIGIN_PREFIX)) return null;
   const origin = originSettings(ctx);
   if (!origin) return null; // no origin configured: resolveModel answers 404 model_not_found

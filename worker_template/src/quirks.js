@@ -5,6 +5,7 @@
 // arbitrary pieces, so each one holds back only the few characters that could still turn out
 // to be the start of what it is looking for, and releases them as soon as they cannot.
 // =============================================================================================
+import { typeName } from "./http.js";
 
 // Llama 3.x / Llama 4 Scout / Qwen leak chat-template control tokens into the text, sometimes
 // with the role header around them ("<|start_header_id|>assistant<|end_header_id|>\n\n").
@@ -18,7 +19,7 @@ const HEADER_CLOSERS = ["<|end_header_id|>", "<|header_end|>"];
 const ROLE_PREFIX_TOKENS = new Set(["<|im_start|>"]);
 const HEADER_MAX = 64;
 
-class ControlTokenFilter {
+export class ControlTokenFilter {
   constructor() {
     this.held = "";
     this.skipNewlines = false;
@@ -89,10 +90,10 @@ class ControlTokenFilter {
 // (cloudflare/workers-ai-provider#16). Fix: the text between the tags becomes reasoning, the tags
 // never reach `content`; models marked `think_tags_no_open` start in reasoning.
 // Fixtures: qwq-think-tags.*, deepseek-r1-think-no-open-tag.*
-const THINK_OPEN = "<think>";
-const THINK_CLOSE = "</think>";
+export const THINK_OPEN = "<think>";
+export const THINK_CLOSE = "</think>";
 
-class ThinkFilter {
+export class ThinkFilter {
   constructor(mode) {
     this.reasoning = mode === "think_tags_no_open";
     this.held = "";
@@ -165,7 +166,7 @@ const WRAPPER_PARTIAL = /^(<(t(o(o(l(_(c(a(l(l)?)?)?)?)?)?)?)?)?|`{1,3}(j(s(o(n)
 const CANDIDATE_CHARS = new Set(["{", "[", "<", "`"]);
 const HEAD_WINDOW = 48;
 
-class ToolJsonSniffer {
+export class ToolJsonSniffer {
   constructor(toolNames) {
     this.toolNames = new Set(toolNames);
     this.held = "";
@@ -319,7 +320,7 @@ function toolCallFromObject(item) {
 
 // Native Workers AI tool calls carry `arguments` as an object (the OpenAI wire format wants a
 // JSON string); some models send a string, some send nothing. Fixture: arguments-as-object.json
-function argumentsString(args) {
+export function argumentsString(args) {
   if (args === undefined || args === null || args === "") return "{}";
   return typeof args === "string" ? args : JSON.stringify(args);
 }
@@ -329,7 +330,7 @@ function argumentsString(args) {
 // models put structured (JSON mode) output there as an object. Fix: a call-shaped object while
 // tools are on offer becomes a tool call; any other object is stringified into the text.
 // Fixtures: qwen2.5-coder-tool-call-in-response.*, json-object-in-response.json
-function responseFieldToParts(response, toolNames) {
+export function responseFieldToParts(response, toolNames) {
   if (response === undefined || response === null) return { text: "" };
   if (typeof response === "string") return { text: response };
   if (typeof response === "number" || typeof response === "boolean") return { text: String(response) };

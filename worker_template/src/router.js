@@ -1,6 +1,17 @@
 // The Worker's entry point: route -> CORS preflight -> auth -> handler, one JSON log line per
 // request, an x-request-id on every response, and one place where unexpected errors become a
 // 500 in OpenAI's envelope instead of an unhandled exception.
+import { authenticate } from "./auth.js";
+import { VERSION } from "./build.js";
+import { handleChatCompletions } from "./chat.js";
+import { corsHeaders, preflightResponse } from "./cors.js";
+import { handleEmbeddings } from "./embeddings.js";
+import { ApiError, jsonResponse, newId } from "./http.js";
+import { handleImageGenerations } from "./images.js";
+import { handleListModels, handleRetrieveModel } from "./models.js";
+import { handleResponses } from "./responses.js";
+import { settingsFor } from "./settings.js";
+
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
   { path: "/v1/chat/completions", methods: { POST: handleChatCompletions } },

@@ -1,6 +1,8 @@
 // Runtime settings: what `flaregate render` baked in, overridden by Worker vars (plain_text
 // bindings set by the Pulumi program or wrangler.toml) so operators can tune a deployed Worker
 // without re-rendering. Computed once per distinct env object, not per request.
+import { BUILTIN_SETTINGS } from "./build.js";
+
 const ENV_OVERRIDES = {
   GATEWAY_ID: (s, v) => { s.gateway.id = v || null; },
   CORS_ORIGINS: (s, v) => { s.cors.origins = v.split(",").map((o) => o.trim()).filter(Boolean); },
@@ -12,7 +14,7 @@ const ENV_OVERRIDES = {
 
 let settingsCache = { env: null, value: null };
 
-function settingsFor(env) {
+export function settingsFor(env) {
   if (settingsCache.env === env && settingsCache.value) return settingsCache.value;
   const settings = structuredClone(BUILTIN_SETTINGS);
   for (const [name, apply] of Object.entries(ENV_OVERRIDES)) {

@@ -1,7 +1,7 @@
 // Server-sent events from the binding, parsed line by line. Reads split events anywhere (inside
 // a line, between "\r" and "\n", inside a multi-byte character), so the parser keeps the
 // unfinished line in `partial` and the unfinished event's data lines in `dataLines`.
-class SseParser {
+export class SseParser {
   constructor() {
     this.decoder = new TextDecoder();
     this.partial = "";
@@ -66,13 +66,13 @@ function isCompletePayload(data) {
   }
 }
 
-const SSE_ENCODER = new TextEncoder();
+export const SSE_ENCODER = new TextEncoder();
 
-function sseData(payload) {
+export function sseData(payload) {
   return SSE_ENCODER.encode(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
 }
 
-const SSE_HEADERS = {
+export const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
   "x-accel-buffering": "no",
