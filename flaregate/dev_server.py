@@ -104,9 +104,8 @@ def wants_remote(remote: bool | None, environ: Mapping[str, str]) -> bool:
     if remote and not has_credentials:
         raise DevServerError(
             f"--remote calls Workers AI on your account and needs {TOKEN_ENV} and {ACCOUNT_ENV}: "
-            f"`export {TOKEN_ENV}=... {ACCOUNT_ENV}=...` (a token with Workers AI Read; "
-            "`flaregate check-token` shows what yours can do), or leave out --remote to use the "
-            "built-in stand-in"
+            f"`export {TOKEN_ENV}=... {ACCOUNT_ENV}=...` (what the token needs: docs/dev.md), "
+            "or leave out --remote to use the built-in stand-in"
         )
     return has_credentials if remote is None else remote
 

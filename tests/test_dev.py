@@ -23,6 +23,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from flaregate.dev_server import snippets_for
 from flaregate.node_tools import MINIFLARE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -338,3 +339,13 @@ def group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(stat.parent.name))
     return members
+
+
+def test_the_anthropic_line_is_shown_exactly_when_the_worker_serves_messages():
+    base = "http://127.0.0.1:8787"
+    openai_only = dict(snippets_for(base, "sk-fg-k", {"/v1/chat/completions"}))
+    both = dict(snippets_for(base, "sk-fg-k", {"/v1/chat/completions", "/v1/messages"}))
+    assert not [t for t in openai_only.values() if "ANTHROPIC_BASE_URL" in t]
+    anthropic = [t for t in both.values() if "ANTHROPIC_BASE_URL" in t]
+    # Anthropic clients add /v1/messages themselves: the base URL has no /v1.
+    assert anthropic == [f"export ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY=sk-fg-k"]
