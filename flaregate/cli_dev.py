@@ -46,6 +46,7 @@ def dev(config, port: int, remote: bool | None, fresh: bool, state_dir: Path) ->
 
     Example usage:
 
+    \b
         flaregate dev
         flaregate dev --port 9000 --config flaregate.toml --fresh
     """
