@@ -175,6 +175,11 @@ def test_dev_serves_the_worker_to_the_openai_sdk_and_ctrl_c_stops_everything(
         started = process_tree(dev.process.pid)
         assert len(started) >= 3  # flaregate, node (the runner), workerd
         runner = runner_pid(dev.process.pid)
+        # The runner is the wheel's copy, not the checkout's.
+        runner_args = Path(f"/proc/{runner}/cmdline").read_bytes().split(b"\0")
+        assert str(installed.site_packages / "flaregate" / "local" / "runner.mjs").encode() in (
+            runner_args
+        )
     finally:
         code = dev.interrupt()
     assert code == 0, "".join(dev.stderr)
