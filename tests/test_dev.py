@@ -238,6 +238,23 @@ def test_without_node_it_names_node_20(installed, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_an_old_node_is_named_with_its_version(installed, tmp_path):
+    node = tmp_path / "bin" / "node"
+    node.parent.mkdir()
+    node.write_text("#!/bin/sh\necho v18.19.0\n")
+    node.chmod(0o755)
+    result = subprocess.run(
+        [str(installed.flaregate), "dev"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Node.js 20 or newer" in result.stderr and "v18.19.0" in result.stderr
+
+
 def test_remote_without_credentials_says_which_variables(installed, tmp_path):
     result = subprocess.run(
         [str(installed.flaregate), "dev", "--remote"],
