@@ -177,6 +177,9 @@ def code_identifiers(source: str) -> set[str]:
                 i += 1
             prev = "a"
             continue
+        if source.startswith("...", i):  # a spread uses the name after it
+            prev, i = ",", i + 3
+            continue
         prev = "." if source.startswith("?.", i) else c
         i += 2 if source.startswith("?.", i) else 1
     return found

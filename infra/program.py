@@ -20,6 +20,7 @@ from flaregate.stack_config import (
 from .gateway import Gateway
 from .keyring import KeyRing
 from .origin import Origin
+from .reasoning import reasoning_secret
 from .worker import Worker
 
 
@@ -54,7 +55,8 @@ def deploy(settings: StackSettings) -> None:
             "gateway", {"account_id": settings.account_id, "settings": settings.gateway}
         )
     origin = None
-    secrets: dict[str, pulumi.Input[str]] = {}
+    # Seals Responses reasoning (docs/api.md): always set, so encrypted_content survives deploys.
+    secrets: dict[str, pulumi.Input[str]] = {"REASONING_SECRET": reasoning_secret("reasoning")}
     if settings.origin:
         origin = Origin("origin", {"zone_id": settings.zone_id, "settings": settings.origin})
         secrets["ORIGIN_SECRET"] = origin.shared_secret

@@ -68,6 +68,8 @@ def worker(rendered_worker, tmp_path_factory, origin_server):
             "CORS_ORIGINS": "https://app.example.com",
             "ORIGIN_URL": origin_server.url,
             "ORIGIN_SECRET": ORIGIN_SECRET,
+            # Seals Responses reasoning (encrypted_content) as a deployment's secret does.
+            "REASONING_SECRET": "test-reasoning-secret",
         },
     )
     yield running

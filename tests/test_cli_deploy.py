@@ -205,7 +205,7 @@ def test_default_stack_matches_the_deploy_default():
 def test_deploy_shows_the_plan_and_asks_first(env):
     result = run("deploy", input="n\n")
     assert result.exit_code == 1
-    assert "7 to create" in result.output and "nothing was changed" in result.output
+    assert "8 to create" in result.output and "nothing was changed" in result.output
     assert "up" not in env["factory"].stacks["prod"].calls
     result = run("deploy", input="y\n")
     assert result.exit_code == 0, result.output
@@ -248,7 +248,7 @@ def test_unknown_setting_suggests_the_right_one(env):
 def test_preview_reports_the_plan(env):
     result = run("preview", "--set", "customDomain=api.example.com")
     assert result.exit_code == 0, result.output
-    assert "Plan: 7 to create." in result.output
+    assert "Plan: 8 to create." in result.output
     assert "up" not in env["factory"].stacks["prod"].calls
 
 
@@ -259,7 +259,7 @@ def test_destroy_warns_that_keys_go_with_the_namespace(env):
     assert "every API key" in result.output and "cancelled" in result.output
     result = run("destroy", "--yes")
     assert result.exit_code == 0, result.output
-    assert "7 resources deleted" in result.output
+    assert "8 resources deleted" in result.output
 
 
 def test_status_shows_outputs_and_a_failing_health_check(env):

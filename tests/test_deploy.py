@@ -440,7 +440,7 @@ def test_deploy_sets_config_checks_token_installs_plugins_and_reports_outputs(
     assert result.url == "https://flaregate.acme.workers.dev"
     assert result.outputs["kvNamespaceId"] == KV_ID
     assert result.outputs["accountId"] == ACCOUNT
-    assert result.changed and result.changes["create"] == 7
+    assert result.changed and result.changes["create"] == 8
     assert seen and seen[0][0] is result  # the first-key hook ran after a successful up
     assert stat.S_IMODE(result.log_path.stat().st_mode) == 0o600
     assert "WorkersScript" in result.log_path.read_text()
@@ -477,7 +477,7 @@ def test_deploy_asks_before_changing_and_stops_when_told_no(deployer, factory, c
             confirm=lambda changes: asked.append(changes) or False,
             ensure_first_key=no_key,
         )
-    assert asked == [{"create": 7}]
+    assert asked == [{"create": 8}]
     assert "up" not in factory.stacks["prod"].calls
 
 
@@ -589,7 +589,7 @@ def test_destroy_asks_with_the_outputs_then_deletes(deployer, factory, credentia
     assert seen[0]["workerName"] == "flaregate"
     assert "destroy" not in factory.stacks["prod"].calls
     changes = ops.destroy(deployer, credentials, confirm=lambda outputs: True)
-    assert changes == {"delete": 7}
+    assert changes == {"delete": 8}
 
 
 def test_outputs_of_a_stack_never_deployed(deployer):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from flaregate.cli import main
 from flaregate.errors import ConfigError
 from flaregate.infra.origin import shared_secret_from_seed
+from flaregate.infra.reasoning import reasoning_secret_from_seed
 from flaregate.render import render_worker
 from flaregate.stack_config import load_settings
 from tests.pulumi_mocks import is_secret, kv_namespace_id, reveal, run_program
@@ -52,6 +53,7 @@ def test_minimal_stack_is_key_ring_gateway_worker_on_workers_dev():
         GATEWAY,
         SCRIPT,
         SUBDOMAIN,
+        KEY,  # the seed of REASONING_SECRET (infra/reasoning.py)
     }
     assert d.one(KV) == {"accountId": ACCOUNT, "title": "flaregate-keys"}
     assert d.one(SUBDOMAIN) == {
@@ -93,7 +95,7 @@ def test_script_content_is_exactly_what_flaregate_render_writes(tmp_path):
     assert content == render_worker(load_settings(config).worker)
 
 
-def test_bindings_by_name_and_type_without_secrets():
+def test_bindings_by_name_and_type():
     d = run_program({"accountId": ACCOUNT, "corsOrigins": "https://a.example, https://b.example"})
     b = bindings(d)
     assert b["AI"] == {"name": "AI", "type": "ai"}
@@ -108,8 +110,8 @@ def test_bindings_by_name_and_type_without_secrets():
         "FIRST_TOKEN_TIMEOUT_MS": "60000",
         "IDLE_TIMEOUT_MS": "30000",
     }
-    assert not any(v["type"] == "secret_text" for v in b.values())
-    assert not is_secret(d.one(SCRIPT)["bindings"])  # nothing to hide: the diff stays readable
+    secret = {name for name, v in b.items() if v["type"] == "secret_text"}
+    assert secret == {"REASONING_SECRET"}
 
 
 def test_ai_gateway_defaults_and_the_worker_routes_through_it():
@@ -182,7 +184,8 @@ def test_custom_domain_can_keep_workers_dev_too():
 
 def test_origin_off_creates_no_certificate_dns_or_secret():
     d = run_program({"accountId": ACCOUNT, "zoneId": ZONE})
-    assert not d.types & {CERT, DNS, KEY, CSR}
+    assert not d.types & {CERT, DNS, CSR}
+    assert [r.name for r in d.of_type(KEY)] == ["reasoning-seed"]
     assert "ORIGIN_SECRET" not in bindings(d) and "ORIGIN_URL" not in bindings(d)
     assert rendered_settings(d.one(SCRIPT)["content"])["origin"]["url"] is None
     assert not any(name.startswith("origin") for name in d.outputs)
@@ -269,7 +272,7 @@ def test_origin_outputs_certificate_key_and_secret_as_secrets():
 def test_operator_chosen_origin_secret_replaces_the_generated_one():
     chosen = "s" * 48
     d = run_program({**ORIGIN, "originSecret": chosen})
-    assert [r.name for r in d.of_type(KEY)] == ["origin-key"]
+    assert [r.name for r in d.of_type(KEY)] == ["reasoning-seed", "origin-key"]
     assert bindings(d)["ORIGIN_SECRET"]["text"] == chosen
     assert "originSecret" in d.secret_outputs
 
@@ -280,7 +283,7 @@ def test_a_second_run_registers_identical_inputs():
     first, second = run_program(config), run_program(config)
     registered = [{(r.typ, r.name): r.inputs for r in d.resources} for d in (first, second)]
     assert registered[0] == registered[1]
-    assert len(registered[0]) == len(first.resources) == 13
+    assert len(registered[0]) == len(first.resources) == 14
 
 
 @pytest.mark.parametrize(
@@ -322,3 +325,18 @@ def test_pulumi_yaml_runs_the_same_program_from_the_repo_root():
 
     d = run_program({"accountId": ACCOUNT}, program=entry_point)
     assert d.one(SCRIPT)["content"] == render_worker(load_settings({"accountId": ACCOUNT}).worker)
+
+
+def test_reasoning_secret_is_a_secret_binding_derived_from_its_own_seed():
+    d = run_program({"accountId": ACCOUNT})
+    assert is_secret(d.one(SCRIPT)["bindings"])
+    b = bindings(d)
+    assert b["REASONING_SECRET"]["type"] == "secret_text"
+    (seed,) = d.of_type(KEY)
+    assert seed.name == "reasoning-seed" and seed.inputs["algorithm"] == "ED25519"
+    expected = reasoning_secret_from_seed(
+        "-----BEGIN PRIVATE KEY-----\nfake-reasoning-seed\n-----END PRIVATE KEY-----\n"
+    )
+    assert b["REASONING_SECRET"]["text"] == expected
+    assert expected not in d.one(SCRIPT)["content"]  # a binding, never baked into the script
+    assert not any(expected in str(v) for v in d.outputs.values())

@@ -300,7 +300,18 @@ def test_answer_cut_by_max_output_tokens_is_incomplete(client):
         ({"input": "hi", "previous_response_id": "resp_123"}, "previous_response_id"),
         ({"input": "hi", "conversation": "conv_1"}, "conversation"),
         ({"input": "hi", "background": True}, "background"),
-        ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        (
+            {"input": "hi", "tools": [{"type": "web_search"}], "tool_choice": "required"},
+            "tool_choice",
+        ),
+        (
+            {
+                "input": "hi",
+                "tools": [{"type": "web_search"}],
+                "tool_choice": {"type": "web_search"},
+            },
+            "tool_choice",
+        ),
         ({"input": "hi", "tools": [{"type": "function"}]}, "tools[0].name"),
         ({}, "input"),
         ({"input": 42}, "input"),

@@ -20,7 +20,10 @@
 //                                     was called with
 //   agent:[STEP, ...]                 a multi-turn model: answers with step N, where N is the number
 //                                     of assistant turns already in the conversation; a STEP is a
-//                                     fixture name, {"text": "..."} or {"sse": ..., "object": ...}
+//                                     fixture name, {"text": "..."}, {"sse": ..., "object": ...} or
+//                                     {"afterTool": PREFIX, "dialect": "native"|"openai"}: PREFIX +
+//                                     the latest tool result the conversation holds, in that
+//                                     dialect's shape (proves the client sent the result back)
 //   script:JSON                       {"sse": "...", "object": {...}, "chunk": N, "delay": MS,
 //                                      "error": "...", "errorAfter": N (reads, then the stream
 //                                      fails), "delayFirst": MS (before run returns),
@@ -235,6 +238,37 @@ function textAnswer(text, stream) {
   return eventStream(sse, 0);
 }
 
+// OpenAI-dialect answer (chat.completion / chat.completion.chunk), the shape of
+// qwen3-openai-dialect.json/.sse.
+function openaiTextAnswer(model, text, stream) {
+  const usage = { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 };
+  const envelope = { id: "chatcmpl-fake", created: 1751559514, model };
+  if (!stream) {
+    return { ...envelope, object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: text, tool_calls: [] }, finish_reason: "stop" }], usage };
+  }
+  const chunk = (choices, extra = {}) => `data: ${JSON.stringify({ ...envelope, object: "chat.completion.chunk", choices, ...extra })}\n\n`;
+  const pieces = text.match(/.{1,4}/gs) ?? [];
+  const sse = chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }])
+    + pieces.map((p) => chunk([{ index: 0, delta: { content: p }, finish_reason: null }])).join("")
+    + chunk([{ index: 0, delta: {}, finish_reason: "stop" }])
+    + chunk([], { usage })
+    + "data: [DONE]\n\n";
+  return eventStream(sse, 0);
+}
+
+// The latest tool result in the model's inputs: a tool message (native tools), a
+// function_call_output item (Responses-style inputs) or the user message emulated tools use.
+function lastToolResult(messages) {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    const text = typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text ?? "").join("") : "";
+    if (m.role === "tool") return text;
+    if (m.type === "function_call_output") return typeof m.output === "string" ? m.output : JSON.stringify(m.output);
+    if (m.role === "user" && text.startsWith("Result of tool call")) return text.slice(text.indexOf("\n") + 1);
+  }
+  return "(no tool result)";
+}
+
 function slowStream(count, ms) {
   let sent = 0;
   return new ReadableStream({
@@ -306,6 +340,10 @@ export default function (env) {
         const step = steps[Math.min(turn, steps.length - 1)];
         if (typeof step === "string") return replay(fixtures[step], stream, 0, 0);
         if (typeof step.text === "string") return textAnswer(step.text, stream);
+        if (typeof step.afterTool === "string") {
+          const text = step.afterTool + lastToolResult(messages);
+          return step.dialect === "openai" ? openaiTextAnswer(model, text, stream) : textAnswer(text, stream);
+        }
         return replay(step, stream, step.chunk ?? 0, step.delay ?? 0);
       }
       if (text.startsWith("script:")) {

@@ -1,6 +1,6 @@
 // CORS for browser clients: off unless origins are configured ("*" allows any). Preflights are
 // answered before auth, since browsers send them without the Authorization header.
-const CORS_EXPOSED = "x-request-id, retry-after, content-type, x-flaregate-usage";
+const CORS_EXPOSED = "x-request-id, retry-after, content-type, x-flaregate-usage, x-flaregate-ignored-tools";
 
 function allowedOrigin(request, settings) {
   const origin = request.headers.get("origin");
@@ -24,7 +24,7 @@ export function preflightResponse(request, settings) {
   return new Response(null, {
     status: 204,
     headers: {
-      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
       "access-control-allow-headers": request.headers.get("access-control-request-headers") ?? "authorization, content-type",
       "access-control-max-age": "86400",
     },

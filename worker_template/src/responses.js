@@ -1,37 +1,52 @@
 // POST /v1/responses (OpenAI Responses API), on top of the chat path: the request (input as a
-// string or items, instructions, function tools, text.format, reasoning) becomes a chat
-// completions body that parseChatRequest validates; then the same model resolution, inputs,
-// fallbacks and CompletionNormalizer as chat. The parts come back out as Responses output
-// items (reasoning, message, function_call), whole or as the official stream events with
-// sequence numbers. Nothing is stored: previous_response_id and conversations are refused.
+// string or items, instructions, function/custom/namespace tools, text.format, reasoning)
+// becomes a chat completions body that parseChatRequest validates; then the same model
+// resolution, inputs, fallbacks and CompletionNormalizer as chat. The parts come back out as
+// Responses output items (reasoning, message, function_call, custom_tool_call), whole or as the
+// official stream events with sequence numbers. With `store` (the default) the response is kept
+// (item_store.js) so item_reference, previous_response_id and GET /v1/responses/{id} work;
+// reasoning comes back to the model only from the gateway's own hands: a stored item or sealed
+// encrypted_content (seal.js), as the chat assistant message's reasoning_content.
 import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";
 import { parseChatRequest } from "./chat_request.js";
 import { collectResult, openStream, runWithFallbacks } from "./completion.js";
-import { invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
+import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
+import { deleteStoredResponse, loadStoredResponse, responseIdOfItem, saveStoredResponse } from "./item_store.js";
 import { CompletionNormalizer } from "./normalize.js";
 import { argumentsString } from "./quirks.js";
 import { ResponseBuilder, responseEventStream, responseSkeleton } from "./responses_encode.js";
+import { IGNORED_TOOLS_HEADER, modelToolName, planResponseTools } from "./responses_tools.js";
+import { openReasoning, sealReasoning } from "./seal.js";
 import { SSE_HEADERS } from "./sse.js";
 
 const UNSUPPORTED_RESPONSE_FIELDS = {
-  previous_response_id: "this gateway stores no responses; send the whole conversation in 'input'",
-  conversation: "this gateway stores no conversations; send the whole conversation in 'input'",
+  conversation: "this gateway keeps no conversations; send 'previous_response_id' or the whole conversation in 'input'",
   prompt: "stored prompts live on OpenAI's platform; send 'instructions' and 'input' instead",
 };
+const ENCRYPTED_REASONING = "reasoning.encrypted_content";
 
 export async function handleResponses(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
-  const chatBody = responsesToChatBody(body);
-  const req = parseChatRequest(chatBody);
+  const store = body.store !== false;
+  const offered = planResponseTools(body);
+  const previous = await loadPrevious(ctx, body.previous_response_id);
+  const trusted = await resolveInputs(ctx, body.input);
+  const { chat, context } = responsesToChatBody(body, offered, previous, trusted);
+  const req = parseChatRequest(chat);
   const model = resolveModel(req.model, "chat");
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);
   const stream = body.stream === true;
   ctx.log.model = model.id;
   ctx.log.stream = stream;
   const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens });
-  const builder = new ResponseBuilder(responseSkeleton(body, model, maxTokens));
+  const skeleton = responseSkeleton(body, model, maxTokens, { tools: offered.echo, store, previousResponseId: previous ? previous.response.id : null });
+  const include = Array.isArray(body.include) ? body.include : [];
+  const sealer = include.includes(ENCRYPTED_REASONING) ? (text) => sealReasoning(ctx.env, ctx.keyId, text) : null;
+  const builder = new ResponseBuilder(skeleton, { toolMap: offered.toolMap, sealer });
+  const headers = offered.ignored.length ? { [IGNORED_TOOLS_HEADER]: offered.ignored.join(", ") } : {};
+  const keep = store ? (response) => saveStoredResponse(ctx, response, [...context, ...conversationOf(response.output)]) : null;
 
   if (!stream) {
     const result = await runWithFallbacks(ctx, model, inputs, ctx.settings.timeouts.requestMs, "the answer");
@@ -39,17 +54,92 @@ export async function handleResponses(ctx) {
     const error = parts.find((p) => p.type === "error");
     if (error) throw error.error;
     for (const part of parts) builder.push(part);
+    await builder.seal([]);
+    if (keep) await keep(builder.response);
     ctx.log.usage = builder.chatUsage();
-    return jsonResponse(builder.response);
+    return jsonResponse(builder.response, 200, headers);
   }
 
+  const finalize = async (events) => {
+    await builder.seal(events);
+    const done = events.find((e) => e.type === "response.completed" || e.type === "response.incomplete");
+    if (done && keep) await keep(done.response);
+  };
   const { first, events } = await openStream(ctx, model, inputs, normalizer);
-  return new Response(responseEventStream(builder, first, events, ctx), { headers: SSE_HEADERS });
+  return new Response(responseEventStream(builder, first, events, ctx, sealer || keep ? finalize : null), { headers: Object.assign({}, SSE_HEADERS, headers) });
+}
+
+// GET /v1/responses/{id}: a stored response, for the key that created it.
+export async function handleRetrieveResponse(ctx) {
+  const record = await storedResponseOrNotFound(ctx);
+  return jsonResponse(record.response);
+}
+
+// DELETE /v1/responses/{id}
+export async function handleDeleteResponse(ctx) {
+  const record = await storedResponseOrNotFound(ctx);
+  await deleteStoredResponse(ctx, record.response.id);
+  return jsonResponse({ id: record.response.id, object: "response.deleted", deleted: true });
+}
+
+async function storedResponseOrNotFound(ctx) {
+  const id = ctx.params.rest;
+  const record = await loadStoredResponse(ctx, id);
+  if (!record) {
+    throw new ApiError(404, `Response with id '${id}' not found. Responses are kept for 30 days when created with 'store' left true, and only the API key that created one can read it.`, { code: "response_not_found", param: "response_id" });
+  }
+  return record;
+}
+
+async function loadPrevious(ctx, id) {
+  if (id === undefined || id === null) return null;
+  if (typeof id !== "string") {
+    throw invalidRequest(`Invalid type for 'previous_response_id': expected a string, but got ${typeName(id)} instead.`, "previous_response_id", "invalid_type");
+  }
+  const record = await loadStoredResponse(ctx, id);
+  if (!record) {
+    throw invalidRequest(`Previous response with id '${id}' not found. Only responses created with 'store' left true are kept (30 days), for the API key that created them.`, "previous_response_id", "previous_response_not_found");
+  }
+  return record;
+}
+
+// What the gateway itself vouches for in the input, looked up before conversion: the stored
+// items that item_references name (one KV read per earlier response), and the reasoning that
+// encrypted_content holds. Anything else a client sends as reasoning is not trusted.
+async function resolveInputs(ctx, input) {
+  const trusted = { items: new Map(), vouched: new Set(), reasoning: new Map() };
+  if (!Array.isArray(input)) return trusted;
+  const isReference = (item) => typeName(item) === "object"
+    // An item reference's `type` is optional: an item that is only an `id` is one too.
+    && (item.type === "item_reference" || (item.type === undefined && item.role === undefined && typeof item.id === "string"));
+  // Every earlier response referenced is read once, all at the same time.
+  const responseIds = new Set(input.filter(isReference).map((item) => responseIdOfItem(String(item.id ?? ""))).filter(Boolean));
+  const records = new Map(await Promise.all([...responseIds].map(async (id) => [id, await loadStoredResponse(ctx, id)])));
+  for (const [i, item] of input.entries()) {
+    if (isReference(item)) {
+      const id = typeof item.id === "string" ? item.id : "";
+      const found = records.get(responseIdOfItem(id))?.response.output.find((o) => o.id === id);
+      if (!found) {
+        throw invalidRequest(`Item with id '${id}' in 'input[${i}]' not found. Item references resolve to items of responses created with 'store' left true (kept 30 days, for the API key that created them); otherwise send the item itself.`, `input[${i}]`, "item_not_found");
+      }
+      trusted.items.set(item, found);
+      trusted.vouched.add(found);
+    } else if (typeName(item) === "object" && item.type === "reasoning" && item.encrypted_content !== undefined && item.encrypted_content !== null) {
+      const opened = await openReasoning(ctx.env, ctx.keyId, item.encrypted_content);
+      if (opened.text === null && !opened.dropped) {
+        throw invalidRequest(`The encrypted_content of 'input[${i}]' could not be verified: it was not produced by this gateway for this API key, or it was altered. Send reasoning items back exactly as you received them.`, `input[${i}].encrypted_content`, "invalid_encrypted_content");
+      }
+      if (opened.text !== null) trusted.reasoning.set(item, opened.text);
+    }
+  }
+  return trusted;
 }
 
 // --- request: Responses -> chat completions body ------------------------------------------
 
-function responsesToChatBody(body) {
+// Returns the chat body and the conversation it holds apart from the instructions (which a
+// follow-up via previous_response_id does not inherit): what a stored response keeps.
+function responsesToChatBody(body, offered, previous, trusted) {
   for (const [field, why] of Object.entries(UNSUPPORTED_RESPONSE_FIELDS)) {
     if (body[field] !== undefined && body[field] !== null) {
       throw invalidRequest(`'${field}' is not supported: ${why}.`, field, "unsupported_parameter");
@@ -58,20 +148,27 @@ function responsesToChatBody(body) {
   if (body.background === true) {
     throw invalidRequest("'background' is not supported: this gateway answers within the request. Send it without 'background', or with 'stream': true.", "background", "unsupported_parameter");
   }
-  const messages = [];
+  const system = [];
   if (body.instructions !== undefined && body.instructions !== null) {
     if (typeof body.instructions !== "string") {
       throw invalidRequest(`Invalid type for 'instructions': expected a string, but got ${typeName(body.instructions)} instead.`, "instructions", "invalid_type");
     }
-    if (body.instructions) messages.push({ role: "system", content: body.instructions });
+    if (body.instructions) system.push({ role: "system", content: body.instructions });
   }
   const input = body.input;
-  if (input === undefined || input === null || input === "") {
+  if ((input === undefined || input === null || input === "") && !previous) {
     throw invalidRequest("Missing required parameter: 'input'.", "input", "missing_required_parameter");
   }
-  if (typeof input === "string") messages.push({ role: "user", content: input });
-  else if (Array.isArray(input)) input.forEach((item, i) => addInputItem(messages, item, `input[${i}]`));
-  else throw invalidRequest(`Invalid type for 'input': expected a string or an array of input items, but got ${typeName(input)} instead.`, "input", "invalid_type");
+  const conversation = { messages: previous ? [...previous.context] : [], reasoning: null };
+  if (typeof input === "string") {
+    if (input) conversation.messages.push({ role: "user", content: input });
+  } else if (Array.isArray(input)) {
+    input.forEach((item, i) => addInputItem(conversation, trusted.items.get(item) ?? item, `input[${i}]`, trusted));
+  } else if (input !== undefined && input !== null) {
+    throw invalidRequest(`Invalid type for 'input': expected a string or an array of input items, but got ${typeName(input)} instead.`, "input", "invalid_type");
+  }
+  const context = conversation.messages;
+  const messages = [...system, ...context];
   if (!messages.some((m) => m.role !== "system")) {
     throw invalidRequest("Invalid 'input': it has no message for the model to answer.", "input", "empty_array");
   }
@@ -83,7 +180,8 @@ function responsesToChatBody(body) {
     }
     chat.max_completion_tokens = body.max_output_tokens;
   }
-  for (const field of ["temperature", "top_p"]) if (body[field] !== undefined) chat[field] = body[field];
+  // prompt_cache_key and parallel_tool_calls mean the same in chat: whatever chat does with them.
+  for (const field of ["temperature", "top_p", "prompt_cache_key", "parallel_tool_calls"]) if (body[field] !== undefined) chat[field] = body[field];
   if (body.reasoning !== undefined && body.reasoning !== null) {
     if (typeName(body.reasoning) !== "object") {
       throw invalidRequest(`Invalid type for 'reasoning': expected an object, but got ${typeName(body.reasoning)} instead.`, "reasoning", "invalid_type");
@@ -92,12 +190,41 @@ function responsesToChatBody(body) {
   }
   const format = body.text?.format;
   if (format !== undefined && format !== null) chat.response_format = chatResponseFormat(format);
-  if (body.tools !== undefined && body.tools !== null) chat.tools = chatTools(body.tools);
-  if (body.tool_choice !== undefined && body.tool_choice !== null) chat.tool_choice = chatToolChoice(body.tool_choice);
-  return chat;
+  if (offered.chatTools.length) chat.tools = offered.chatTools;
+  if (offered.chatChoice !== undefined && offered.chatTools.length) chat.tool_choice = offered.chatChoice;
+  return { chat, context };
 }
 
-function addInputItem(messages, item, where) {
+// A response's output items as the conversation continues them (for previous_response_id).
+function conversationOf(output) {
+  const conversation = { messages: [], reasoning: null };
+  const vouched = { items: new Map(), vouched: new Set(output), reasoning: new Map() };
+  for (const item of output) addInputItem(conversation, item, "output", vouched);
+  return conversation.messages;
+}
+
+// Earlier reasoning goes on the assistant message that follows it, as reasoning_content.
+function pushAssistant(conversation, message) {
+  if (conversation.reasoning !== null) message.reasoning_content = conversation.reasoning;
+  conversation.reasoning = null;
+  conversation.messages.push(message);
+}
+
+function pushToolCall(conversation, call) {
+  const last = conversation.messages[conversation.messages.length - 1];
+  // Parallel calls arrive as consecutive items: one assistant turn, as chat models expect.
+  if (last?.role === "assistant" && conversation.reasoning === null) (last.tool_calls ??= []).push(call);
+  else pushAssistant(conversation, { role: "assistant", content: "", tool_calls: [call] });
+}
+
+function requireString(item, field, where) {
+  if (typeof item[field] !== "string" || !item[field]) {
+    throw invalidRequest(`Missing required parameter: '${where}.${field}'.`, `${where}.${field}`, "missing_required_parameter");
+  }
+}
+
+function addInputItem(conversation, item, where, trusted) {
+  const messages = conversation.messages;
   if (typeName(item) !== "object") {
     throw invalidRequest(`Invalid type for '${where}': expected an input item object, but got ${typeName(item)} instead.`, where, "invalid_type");
   }
@@ -107,36 +234,48 @@ function addInputItem(messages, item, where) {
       if (!["user", "system", "developer", "assistant"].includes(item.role)) {
         throw invalidRequest(`Invalid value for '${where}.role': ${JSON.stringify(item.role ?? null)}. Supported values are: 'user', 'assistant', 'system' and 'developer'.`, `${where}.role`, "invalid_value");
       }
-      messages.push({ role: item.role === "developer" ? "system" : item.role, content: messageContent(item.content, `${where}.content`, item.role) });
+      const message = { role: item.role === "developer" ? "system" : item.role, content: messageContent(item.content, `${where}.content`, item.role) };
+      if (message.role === "assistant") {
+        pushAssistant(conversation, message);
+      } else {
+        conversation.reasoning = null;
+        messages.push(message);
+      }
       return;
     }
     case "function_call": {
-      for (const field of ["call_id", "name"]) {
-        if (typeof item[field] !== "string" || !item[field]) {
-          throw invalidRequest(`Missing required parameter: '${where}.${field}'.`, `${where}.${field}`, "missing_required_parameter");
-        }
-      }
-      const call = { id: item.call_id, type: "function", function: { name: item.name, arguments: argumentsString(item.arguments ?? "{}") } };
-      const last = messages[messages.length - 1];
-      // Parallel calls arrive as consecutive items: one assistant turn, as chat models expect.
-      if (last?.role === "assistant") (last.tool_calls ??= []).push(call);
-      else messages.push({ role: "assistant", content: "", tool_calls: [call] });
+      requireString(item, "call_id", where);
+      requireString(item, "name", where);
+      pushToolCall(conversation, { id: item.call_id, type: "function", function: { name: modelToolName(item.name, item.namespace), arguments: argumentsString(item.arguments ?? "{}") } });
       return;
     }
-    case "function_call_output": {
-      if (typeof item.call_id !== "string" || !item.call_id) {
-        throw invalidRequest(`Missing required parameter: '${where}.call_id'.`, `${where}.call_id`, "missing_required_parameter");
-      }
+    case "custom_tool_call": {
+      requireString(item, "call_id", where);
+      requireString(item, "name", where);
+      const input = typeof item.input === "string" ? item.input : "";
+      pushToolCall(conversation, { id: item.call_id, type: "function", function: { name: modelToolName(item.name, item.namespace), arguments: JSON.stringify({ input }) } });
+      return;
+    }
+    case "function_call_output":
+    case "custom_tool_call_output": {
+      requireString(item, "call_id", where);
       const output = typeof item.output === "string" ? item.output : textOfParts(item.output, `${where}.output`);
+      conversation.reasoning = null;
       messages.push({ role: "tool", tool_call_id: item.call_id, content: output });
       return;
     }
-    case "reasoning":
-      return; // earlier reasoning is not sent back: chat models take only the answer
-    case "item_reference":
-      throw invalidRequest(`'${where}' is an item_reference: this gateway stores no items; send the item itself.`, where, "unsupported_value");
+    case "reasoning": {
+      // Only reasoning the gateway vouches for reaches the model as its own: a stored item or
+      // sealed encrypted_content. Summaries a client sends are its own text, not the model's.
+      let text = trusted.reasoning.get(item) ?? null;
+      if (text === null && trusted.vouched.has(item)) {
+        text = [...(item.content ?? []), ...(item.summary ?? [])].map((p) => (typeof p?.text === "string" ? p.text : "")).join("");
+      }
+      if (text) conversation.reasoning = (conversation.reasoning ?? "") + text;
+      return;
+    }
     default:
-      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, reasoning.`, `${where}.type`, "invalid_value");
+      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference.`, `${where}.type`, "invalid_value");
   }
 }
 
@@ -171,35 +310,6 @@ function textOfParts(parts, where) {
     throw invalidRequest(`Invalid type for '${where}': expected a string or an array of content parts.`, where, "invalid_type");
   }
   return parts.map((p) => (typeof p?.text === "string" ? p.text : "")).join("");
-}
-
-function chatTools(tools) {
-  if (!Array.isArray(tools)) {
-    throw invalidRequest(`Invalid type for 'tools': expected an array, but got ${typeName(tools)} instead.`, "tools", "invalid_type");
-  }
-  return tools.map((tool, i) => {
-    if (typeName(tool) !== "object" || tool.type !== "function") {
-      throw invalidRequest(
-        `Unsupported tool type ${JSON.stringify(tool?.type ?? null)} in 'tools[${i}]': this gateway runs function tools only (no hosted tools such as web_search or file_search).`,
-        `tools[${i}].type`, "unsupported_value",
-      );
-    }
-    if (typeof tool.name !== "string" || !tool.name) {
-      throw invalidRequest(`Missing required parameter: 'tools[${i}].name'.`, `tools[${i}].name`, "missing_required_parameter");
-    }
-    const fn = { name: tool.name };
-    if (tool.description !== undefined && tool.description !== null) fn.description = tool.description;
-    if (tool.parameters !== undefined && tool.parameters !== null) fn.parameters = tool.parameters;
-    return { type: "function", function: fn };
-  });
-}
-
-function chatToolChoice(choice) {
-  if (typeof choice === "string") return choice;
-  if (typeName(choice) === "object" && choice.type === "function" && typeof choice.name === "string") {
-    return { type: "function", function: { name: choice.name } };
-  }
-  throw invalidRequest("Invalid 'tool_choice': expected 'auto', 'none', 'required' or {\"type\": \"function\", \"name\": ...}.", "tool_choice", "invalid_value");
 }
 
 function chatResponseFormat(format) {

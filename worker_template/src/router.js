@@ -9,13 +9,14 @@ import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
-import { handleResponses } from "./responses.js";
+import { handleDeleteResponse, handleResponses, handleRetrieveResponse } from "./responses.js";
 import { settingsFor } from "./settings.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
   { path: "/v1/chat/completions", methods: { POST: handleChatCompletions } },
   { path: "/v1/responses", methods: { POST: handleResponses } },
+  { path: "/v1/responses", prefix: true, methods: { GET: handleRetrieveResponse, DELETE: handleDeleteResponse } },
   { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
   { path: "/v1/images/generations", methods: { POST: handleImageGenerations } },
   { path: "/v1/models", methods: { GET: handleListModels } },
