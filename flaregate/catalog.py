@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -31,6 +32,7 @@ WORKER_FIELDS = {
         "reasoning",
         "json_mode",
         "vision",
+        "reasoning_replay",
     ),
     "embeddings": (
         "dimensions",
@@ -89,7 +91,9 @@ def validate_catalog(catalog: dict[str, Any]) -> None:
             raise CatalogError(
                 f"catalog model {model_id}: type must be one of {', '.join(MODEL_TYPES)}"
             )
-        if kind == "chat":
+        if model.get("deprecated") is not None:
+            _check_deprecation(model)
+        elif kind == "chat":
             for field, allowed in (
                 ("tools", TOOL_MODES),
                 ("dialect", DIALECTS),
@@ -99,26 +103,72 @@ def validate_catalog(catalog: dict[str, Any]) -> None:
                     raise CatalogError(
                         f"catalog model {model_id}: {field} must be one of {', '.join(allowed)}"
                     )
+            if not isinstance(model.get("reasoning_replay", False), bool):
+                raise CatalogError(
+                    f"catalog model {model_id}: reasoning_replay must be true or false"
+                )
+            if model.get("paid_plan", False) not in (True, False, None):
+                raise CatalogError(
+                    f"catalog model {model_id}: paid_plan must be true, false or null (unknown)"
+                )
         ids[model_id] = kind
+    retired = {m["id"]: m["deprecated"] for m in catalog["models"] if m.get("deprecated")}
+    for model_id, deprecation in retired.items():
+        replacement = deprecation["replacement"]
+        if ids.get(replacement) != ids[model_id] or replacement in retired:
+            raise CatalogError(
+                f"catalog model {model_id}: its replacement {replacement!r} must be a current "
+                "catalog model of the same type"
+            )
     for alias, target in catalog["aliases"].items():
         if target not in ids:
             raise CatalogError(f"alias {alias!r} points at {target!r}, which is not in the catalog")
+        if target in retired:
+            raise CatalogError(
+                f"alias {alias!r} points at {target!r}, which was retired on "
+                f"{retired[target]['date']}; point it at {retired[target]['replacement']!r}"
+            )
     for alias, chain in catalog["fallbacks"].items():
         base = ids.get(catalog["aliases"].get(alias, alias))
         for target in chain:
-            if ids.get(target) != base:
+            if ids.get(target) != base or target in retired:
                 raise CatalogError(
-                    f"fallback {target!r} for {alias!r} must be a catalog model of the same type"
+                    f"fallback {target!r} for {alias!r} must be a current catalog model of the "
+                    "same type"
                 )
+
+
+def _check_deprecation(model: dict[str, Any]) -> None:
+    """A retired model: when it went and what replaces it (the Worker names both)."""
+    deprecation = model["deprecated"]
+    if (
+        not isinstance(deprecation, dict)
+        or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(deprecation.get("date", "")))
+        or not isinstance(deprecation.get("replacement"), str)
+    ):
+        raise CatalogError(
+            f"catalog model {model['id']}: deprecated must be "
+            '{"date": "YYYY-MM-DD", "replacement": "@cf/..."}'
+        )
+
+
+def is_retired(model: dict[str, Any]) -> bool:
+    return bool(model.get("deprecated"))
 
 
 def worker_catalog(catalog: dict[str, Any]) -> dict[str, Any]:
     """The catalog trimmed to what the Worker reads, keeping the rendered bundle small."""
     models = []
     for model in catalog["models"]:
-        fields = WORKER_FIELDS[model["type"]]
         slim = {"id": model["id"], "type": model["type"]}
-        slim.update({k: model[k] for k in fields if k in model})
+        if is_retired(model):
+            deprecation = model["deprecated"]
+            slim["deprecated"] = {
+                "date": deprecation["date"],
+                "replacement": deprecation["replacement"],
+            }
+        else:
+            slim.update({k: model[k] for k in WORKER_FIELDS[model["type"]] if k in model})
         models.append(slim)
     return {"aliases": catalog["aliases"], "models": models, "fallbacks": catalog["fallbacks"]}
 
@@ -128,6 +178,8 @@ def models_markdown(catalog: dict[str, Any]) -> str:
     aliases: dict[str, list[str]] = {}
     for alias, target in sorted(catalog["aliases"].items()):
         aliases.setdefault(target, []).append(alias)
+    current = [m for m in catalog["models"] if not is_retired(m)]
+    by_id = {m["id"]: m for m in catalog["models"]}
     lines = [
         "# Models",
         "",
@@ -135,18 +187,52 @@ def models_markdown(catalog: dict[str, Any]) -> str:
         "",
         "Any Workers AI id (`@cf/...`, `@hf/...`) works, also prefixed as `workers-ai/@cf/...`.",
         "Models not listed here are passed through with conservative defaults (tools emulated).",
+        "Workers AI's catalog moves every few weeks: `flaregate models sync` compares this list",
+        "with your account's and records what differs in your stack config.",
+        "",
+        "## Aliases",
+        "",
+        "OpenAI model names point at current Workers AI models chosen by capability: the `gpt-4*`",
+        "names at models with native tool calling (`gpt-4o*` also read images), the `o*` names at",
+        "reasoning models. No alias points at a retired model.",
+        "",
+        "| Alias | Model | Tools | Reasoning | Vision | Context |",
+        "|---|---|---|---|---|---|",
+    ]
+    for alias, target in sorted(catalog["aliases"].items(), key=lambda a: _alias_order(a[0])):
+        m = by_id[target]
+        if m["type"] == "chat":
+            facts = f"{m['tools']} | {m['reasoning']} | {_yes(m.get('vision'))} | "
+            facts += f"{m.get('context_window', '')}"
+        else:
+            facts = f"{m['type']} |  |  | "
+        lines.append(f"| `{alias}` | `{target}` | {facts} |")
+    lines += [
         "",
         "## Chat",
         "",
-        "| Model | Aliases | Context | Max output | Tools | Reasoning | JSON mode | Vision |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Model | Aliases | Context | Max output | Tools | Reasoning | Keeps reasoning | "
+        "JSON mode | Vision | Paid plan |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for m in (m for m in catalog["models"] if m["type"] == "chat"):
+    for m in (m for m in current if m["type"] == "chat"):
+        paid = {True: "yes", False: "", None: "unconfirmed"}[m.get("paid_plan", False)]
         lines.append(
             f"| `{m['id']}` | {_aliases(aliases, m)} | {m.get('context_window', '')} | "
             f"{m.get('max_output_tokens', '')} | {m['tools']} | {m['reasoning']} | "
-            f"{_yes(m.get('json_mode'))} | {_yes(m.get('vision'))} |"
+            f"{_yes(m.get('reasoning_replay'))} | {_yes(m.get('json_mode'))} | "
+            f"{_yes(m.get('vision'))} | {paid} |"
         )
+    lines += [
+        "",
+        "Keeps reasoning: the model needs the reasoning of earlier assistant turns back (Kimi K2.x",
+        'fails a tool loop with "reasoning_content is missing" otherwise). Send assistant',
+        "messages back with the `reasoning_content` (or `reasoning`) you received; the gateway",
+        "passes it on to these models only. Paid plan: Cloudflare serves the model on Workers Paid",
+        "only. The sources and caveats for every figure are in `flaregate/data/models.json`.",
+    ]
+    retired = _retired_markdown(catalog)
+    catalog = {**catalog, "models": current}
     lines += [
         "",
         "## Embeddings",
@@ -183,9 +269,38 @@ def models_markdown(catalog: dict[str, Any]) -> str:
         "",
         "Tools: `native` sends OpenAI tools to the model; `emulated` describes them in the system",
         "prompt and parses the JSON call back into `tool_calls`; `none` answers 400.",
-        "",
     ]
+    lines += retired
+    lines.append("")
     return "\n".join(lines)
+
+
+def _retired_markdown(catalog: dict[str, Any]) -> list[str]:
+    retired = [m for m in catalog["models"] if is_retired(m)]
+    if not retired:
+        return []
+    lines = [
+        "",
+        "## Retired",
+        "",
+        "Cloudflare no longer serves these. A request for one answers 404 `model_not_found`",
+        'naming the date and the replacement; with `retired_models = "replace"` (stack config',
+        "`retiredModels`) the replacement answers instead and the response says so in the",
+        "`x-flaregate-model-retired` header.",
+        "",
+        "| Model | Retired on | Replacement |",
+        "|---|---|---|",
+    ]
+    for m in retired:
+        lines.append(
+            f"| `{m['id']}` | {m['deprecated']['date']} | `{m['deprecated']['replacement']}` |"
+        )
+    return lines
+
+
+def _alias_order(alias: str) -> tuple[int, str]:
+    rank = 0 if alias.startswith("gpt-") else 1 if re.match(r"o\d", alias) else 2
+    return rank, alias
 
 
 def _aliases(aliases: dict[str, list[str]], model: dict[str, Any]) -> str:

@@ -104,11 +104,13 @@ def docs(check: bool, docs_dir: Path | None) -> None:
 
 # Commands that live in their own modules (imported last: they use the decorators above).
 from .cli_keys import keys, rotate_key  # noqa: E402
+from .cli_models import models  # noqa: E402
 from .cli_token import check_token  # noqa: E402
 
 main.add_command(keys)
 main.add_command(rotate_key)
 main.add_command(check_token)
+main.add_command(models)
 
 # Deploy, preview, destroy, status, origin-cert (flaregate/cli_deploy.py).
 from .cli_deploy import register as _register_deploy_commands  # noqa: E402

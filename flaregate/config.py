@@ -48,6 +48,9 @@ class WorkerConfig:
     aliases: dict[str, str] = field(default_factory=dict)
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     """Per alias, models to try in order when Workers AI is out of capacity (3040/3036)."""
+    retired_models: str = "reject"
+    """A request for a model Cloudflare retired: "reject" answers 404 naming the date and the
+    replacement; "replace" has the replacement answer, saying so in a response header."""
     kv_namespace_id: str | None = None
     """Only for wrangler.toml; the Pulumi program binds the namespace it creates."""
     origin_url: str | None = None
@@ -84,6 +87,10 @@ class WorkerConfig:
                 raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
         if self.auth_cache_seconds > 60:
             raise ConfigError("auth_cache_seconds must be at most 60, or revoked keys linger")
+        if self.retired_models not in ("reject", "replace"):
+            raise ConfigError(
+                f"retired_models must be 'reject' or 'replace', got {self.retired_models!r}"
+            )
         if not all(isinstance(o, str) and o for o in self.cors_origins):
             raise ConfigError("cors_origins must be a list of origins like https://app.example.com")
         self._validate_origin()
@@ -121,6 +128,7 @@ class WorkerConfig:
                 "cacheSeconds": self.auth_cache_seconds,
                 "negativeCacheSeconds": self.auth_negative_cache_seconds,
             },
+            "models": {"retired": self.retired_models},
             "origin": {
                 "url": self.origin_url.rstrip("/") if self.origin_url else None,
                 "models": list(self.origin_models),

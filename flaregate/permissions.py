@@ -16,6 +16,8 @@ Sources (checked 2026):
   may read the permission groups.
 - Template keys: https://developers.cloudflare.com/fundamentals/api/how-to/account-owned-token-template/
   (documented keys; the dashboard silently drops unknown ones, so an undocumented key is marked).
+- Workers AI: the model search and schema endpoints accept Workers AI Read (or Write); the
+  dashboard category and the template key ``workers_ai`` were not seen in a public source.
 - Origin CA: POST /certificates accepts an API token with Zone SSL and Certificates Write; the
   Origin CA Key (X-Auth-User-Service-Key) is deprecated. Cloudflare answers error 1016 "User is
   not authorized to perform this action" without it (cloudflare/origin-ca-issuer#66).
@@ -34,6 +36,8 @@ FEATURES: dict[str, str] = {
     "gateway": "the AI Gateway every model call goes through (logs, caching, rate limits)",
     "custom_domain": "serving the API on your own hostname instead of workers.dev",
     "origin": "an origin server behind Cloudflare: its DNS record and Origin CA certificate",
+    "models_sync": "`flaregate models sync`: reading your account's Workers AI model list and "
+    "each text model's schema (read only; a token with just this permission is enough)",
 }
 
 # The dashboard's permission categories, keyed by the API's `category` values.
@@ -161,6 +165,21 @@ PERMISSIONS: tuple[Permission, ...] = (
         template_key_documented=False,
         needed_by={"gateway": "create and configure the AI Gateway (AiGateway)"},
         probe=Probe("GET", "/accounts/{account_id}/ai-gateway/gateways", {"per_page": "5"}),
+    ),
+    Permission(
+        api_name="Workers AI Read",
+        scope="account",
+        category="ai_and_machine_learning",
+        category_verified=False,
+        dashboard_name="Workers AI",
+        access="Read",
+        template_key="workers_ai",
+        template_key_documented=False,
+        needed_by={
+            "models_sync": "list the account's models (GET /accounts/{id}/ai/models/search) and "
+            "read each text model's schema (GET /accounts/{id}/ai/models/schema)",
+        },
+        probe=Probe("GET", "/accounts/{account_id}/ai/models/search", {"per_page": "1"}),
     ),
     Permission(
         api_name="Zone Read",

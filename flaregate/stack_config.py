@@ -144,6 +144,15 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         field="fallbacks",
     ),
     ConfigKey(
+        "retiredModels",
+        "string",
+        "A request for a model Cloudflare retired: `reject` (404 naming the replacement) or "
+        "`replace` (the replacement answers; a response header says so).",
+        "reject",
+        choices=("reject", "replace"),
+        field="retired_models",
+    ),
+    ConfigKey(
         "customDomain",
         "string",
         "Serve the API on this hostname (a Workers Custom Domain) instead of workers.dev.",

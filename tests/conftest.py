@@ -33,7 +33,22 @@ TEST_CONFIG = WorkerConfig(
             "reasoning": "none",
             "json_mode": False,
             "vision": False,
-        }
+        },
+        # One that takes tools in the flat legacy form (the last built-in one, Hermes 2 Pro, was
+        # retired on 2026-05-30).
+        {
+            "id": "@cf/test/flat-tools-7b",
+            "type": "chat",
+            "context_window": 4096,
+            "max_output_tokens": 1024,
+            "default_max_tokens": 1024,
+            "dialect": "native",
+            "tools": "native",
+            "tool_format": "legacy",
+            "reasoning": "none",
+            "json_mode": False,
+            "vision": False,
+        },
     ],
     aliases={"tiny": "@cf/tinyllama/tinyllama-1.1b-chat-v1.0"},
     # The worker fixture points ORIGIN_URL (a Worker var) at the test origin server's port.

@@ -15,7 +15,10 @@ Authorization is this module's own small evaluation of the token's policies agai
 independently of flaregate/token_audit.py so the two check each other.
 
 Besides the token and KV routes, it serves what `flaregate deploy` reads itself: the account's
-workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``). Pulumi's own calls never reach
+workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``), and what `flaregate models
+sync` reads: the Workers AI model list (``GET /accounts/{id}/ai/models/search``, paged) and a
+model's schema (``GET /accounts/{id}/ai/models/schema?model=``), from :attr:`ai_models` and
+:attr:`ai_schemas` (tests/fixtures/cloudflare-api/workers-ai-models.json holds recorded ones). Pulumi's own calls never reach
 it (the deploy tests fake Pulumi at the Automation API, tests/fake_pulumi.py).
 
 KV lives either in memory or, for end-to-end tests, in the Miniflare KV namespace the Worker
@@ -59,6 +62,8 @@ PERMISSION_GROUPS: list[dict[str, Any]] = [
             ("Workers KV Storage Read", "com.cloudflare.api.account", "developer_platform"),
             ("AI Gateway Write", "com.cloudflare.api.account", "ai_and_machine_learning"),
             ("AI Gateway Read", "com.cloudflare.api.account", "ai_and_machine_learning"),
+            ("Workers AI Read", "com.cloudflare.api.account", "ai_and_machine_learning"),
+            ("Workers AI Write", "com.cloudflare.api.account", "ai_and_machine_learning"),
             ("Account Settings Read", "com.cloudflare.api.account", "account_and_billing"),
             ("Account API Tokens Read", "com.cloudflare.api.account", "account_and_billing"),
             ("Billing Read", "com.cloudflare.api.account", "account_and_billing"),
@@ -312,6 +317,10 @@ class FakeCloudflare:
         self.namespaces = {NAMESPACE: ACCOUNT}
         self.subdomains = {ACCOUNT: "acme"}
         """account id -> its workers.dev subdomain; an account without one answers 404."""
+        self.ai_models: list[dict[str, Any]] = []
+        """Workers AI model list entries, as models search returns them."""
+        self.ai_schemas: dict[str, dict[str, Any]] = {}
+        """Model name -> its {input, output} schema."""
         self.kv = kv or InMemoryKV()
         self.kv_page_size = 1000
         self.failures: list[Failure] = []
@@ -523,6 +532,19 @@ class FakeCloudflare:
                 raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
             return {"subdomain": self.subdomains[m[1]]}
 
+        # Workers AI models (Accepted Permissions: Workers AI Read or Write). Search hides models
+        # past their planned_deprecation_date unless include_deprecated=true (then for up to three
+        # months, as the SDK's parameter documents).
+        if m := re.fullmatch(r"/accounts/(\w+)/ai/models/search", path):
+            self._require(token, ["Workers AI Read", "Workers AI Write"], m[1], code=10000)
+            return self._ai_search(query)
+        if m := re.fullmatch(r"/accounts/(\w+)/ai/models/schema", path):
+            self._require(token, ["Workers AI Read", "Workers AI Write"], m[1], code=10000)
+            schema = self.ai_schemas.get(query.get("model", ""))
+            if schema is None:  # the exact code is an assumption; the SDK acts on the status
+                raise ApiError(404, 7003, f"Model {query.get('model', '')!r} not found")
+            return schema
+
         # KV
         if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces/(\w+)/keys", path):
             self._require_namespace(token, m[1], m[2], write=False)
@@ -573,6 +595,30 @@ class FakeCloudflare:
         if token.not_before:
             result["not_before"] = token.not_before
         return result
+
+    def _ai_search(self, query: dict[str, str]) -> Paged:
+        today = datetime.now(UTC).date()
+        include = query.get("include_deprecated", "").lower() == "true"
+        items = []
+        for model in self.ai_models:
+            retire = next(
+                (
+                    p["value"]
+                    for p in model.get("properties", [])
+                    if p.get("property_id") == "planned_deprecation_date"
+                ),
+                None,
+            )
+            if retire:
+                when = datetime.fromisoformat(str(retire)[:10]).date()
+                if when <= today and (not include or when < today - timedelta(days=92)):
+                    continue
+            items.append(model)
+        per_page = int(query.get("per_page", "20"))
+        page = int(query.get("page", "1"))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(items)}
+        return Paged(chunk, info)
 
     def _kv_list(self, query: dict[str, str]) -> Paged:
         items = self.kv.list(query.get("prefix", ""))

@@ -51,7 +51,7 @@ def test_completion_has_openai_shape_and_echoes_requested_model(client):
     assert choice.finish_reason == "stop"
     assert choice.message.role == "assistant"
     # The fake answers "Hello from <model it was called with>": the alias reached its target.
-    assert choice.message.content == "Hello from @cf/mistralai/mistral-small-3.1-24b-instruct."
+    assert choice.message.content == "Hello from @cf/google/gemma-4-26b-a4b-it."
     assert (
         completion.usage.total_tokens
         == completion.usage.prompt_tokens + completion.usage.completion_tokens
@@ -67,7 +67,7 @@ def test_stream_has_role_first_finish_last_usage_and_done(client):
     )
     chunks, text = collect(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert text == "Hello from @cf/mistralai/mistral-small-3.1-24b-instruct."
+    assert text == "Hello from @cf/google/gemma-4-26b-a4b-it."
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 5
@@ -95,11 +95,7 @@ def test_async_client_streaming_and_not(async_client):
         return done, text
 
     done, text = asyncio.run(run())
-    assert (
-        done.choices[0].message.content
-        == text
-        == "Hello from @cf/meta/llama-4-scout-17b-16e-instruct."
-    )
+    assert done.choices[0].message.content == text == "Hello from @cf/qwen/qwen3.8-27b."
 
 
 # --- both dialects, from recorded fixtures -------------------------------------------------
@@ -186,7 +182,7 @@ def test_streaming_is_incremental(client):
 @pytest.mark.parametrize(
     "name, resolved",
     [
-        ("gpt-4o", "@cf/meta/llama-4-scout-17b-16e-instruct"),
+        ("gpt-4o", "@cf/qwen/qwen3.8-27b"),
         ("@cf/qwen/qwq-32b", "@cf/qwen/qwq-32b"),
         ("workers-ai/@cf/qwen/qwq-32b", "@cf/qwen/qwq-32b"),
         ("@cf/some-vendor/brand-new-model", "@cf/some-vendor/brand-new-model"),
@@ -246,9 +242,7 @@ def test_binding_errors_become_openai_errors(client, message, error, status, str
 def test_capacity_error_falls_back_to_the_next_model(client):
     c = client.chat.completions.create(
         model="gpt-4o",
-        messages=user(
-            "error-for:@cf/meta/llama-4-scout-17b-16e-instruct|3040: Capacity temporarily exceeded"
-        ),
+        messages=user("error-for:@cf/qwen/qwen3.8-27b|3040: Capacity temporarily exceeded"),
     )
     assert c.choices[0].message.content == "Hello from @cf/meta/llama-3.3-70b-instruct-fp8-fast."
 

@@ -227,7 +227,7 @@ def test_a_streams_line_is_written_at_its_end_with_its_tokens(worker, http):
     (line,) = worker.log_lines(request_id)
     assert line["stream"] is True
     assert line["model_requested"] == "gpt-4o"
-    assert line["model"] == "@cf/meta/llama-4-scout-17b-16e-instruct"
+    assert line["model"] == "@cf/qwen/qwen3.8-27b"
     assert (line["prompt_tokens"], line["completion_tokens"]) == (8, 5)
     assert line["first_byte_ms"] <= line["duration_ms"]
     assert "secret question" not in json.dumps(line)

@@ -41,7 +41,7 @@ def embeddings(worker, api_key):
 def test_chat_invoke_and_stream(chat_factory):
     chat = chat_factory("gpt-4o-mini")
     message = chat.invoke("hi")
-    assert message.content == "Hello from @cf/mistralai/mistral-small-3.1-24b-instruct."
+    assert message.content == "Hello from @cf/google/gemma-4-26b-a4b-it."
     assert message.usage_metadata["input_tokens"] == 8
     streamed = "".join(chunk.content for chunk in chat.stream("hi"))
     assert streamed == message.content
@@ -62,7 +62,7 @@ def test_chat_tool_calls_parse_into_langchain_tool_calls(chat_factory):
 def test_chat_through_the_responses_api(chat_factory):
     chat = chat_factory("gpt-4o", use_responses_api=True)
     message = chat.invoke("hi")
-    assert message.text == "Hello from @cf/meta/llama-4-scout-17b-16e-instruct."
+    assert message.text == "Hello from @cf/qwen/qwen3.8-27b."
     streamed = "".join(chunk.text for chunk in chat.stream("hi"))
     assert streamed == message.text
 

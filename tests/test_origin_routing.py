@@ -163,6 +163,6 @@ def test_origin_down_is_502_and_recovers_when_it_is_back(http, origin_server):
 def test_workers_ai_models_are_not_sent_to_the_origin(client, origin_server):
     before = len(origin_server.requests)
     client.chat.completions.create(
-        model="@cf/meta/llama-3.1-8b-instruct", messages=[{"role": "user", "content": "hi"}]
+        model="@cf/meta/llama-3.1-8b-instruct-fp8", messages=[{"role": "user", "content": "hi"}]
     )
     assert origin_server.requests[before:] == []

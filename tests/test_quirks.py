@@ -229,7 +229,9 @@ def test_explicit_think_tags_on_a_model_not_marked_as_reasoning(client):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_reasoning_field_becomes_reasoning_content_and_length_is_kept(client, stream):
-    out = ask(client, "@cf/google/gemma-3-12b-it", "fixture:reasoning-field", stream)
+    out = ask(
+        client, "@cf/mistralai/mistral-small-3.1-24b-instruct", "fixture:reasoning-field", stream
+    )
     message = fixture_json("reasoning-field")["output"]["choices"][0]["message"]
     assert out["reasoning"] == message["reasoning"]
     assert not out["content"]
@@ -343,7 +345,7 @@ def test_openai_chunks_followed_by_native_usage_line_report_the_total_once(clien
     total = [e["usage"] for e in events if "usage" in e][-1]
     chunks = list(
         client.chat.completions.create(
-            model="@cf/google/gemma-3-12b-it",
+            model="@cf/google/gemma-4-26b-a4b-it",
             messages=[
                 {"role": "user", "content": "fixture:gemma4-openai-dialect-native-usage-tail"}
             ],

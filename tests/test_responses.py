@@ -60,14 +60,14 @@ def test_string_input_answers_a_response_object_that_validates(http):
     assert response.status == "completed"
     assert response.model == "gpt-4o-mini"
     assert [item.type for item in response.output] == ["message"]
-    assert response.output_text == "Hello from @cf/mistralai/mistral-small-3.1-24b-instruct."
+    assert response.output_text == "Hello from @cf/google/gemma-4-26b-a4b-it."
     assert response.usage.input_tokens == 8 and response.usage.output_tokens == 5
     assert response.usage.total_tokens == 13
 
 
 def test_sdk_create_non_streaming(client):
     response = client.responses.create(model="gpt-4o", input="hi", instructions="Be brief.")
-    assert response.output_text == "Hello from @cf/meta/llama-4-scout-17b-16e-instruct."
+    assert response.output_text == "Hello from @cf/qwen/qwen3.8-27b."
     assert response.instructions == "Be brief."
     assert response.output[0].status == "completed"
 
@@ -106,7 +106,7 @@ def test_sdk_streaming_helper_assembles_the_final_response(client):
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()
     assert final.output_text == "".join(deltas)
-    assert final.output_text == "Hello from @cf/mistralai/mistral-small-3.1-24b-instruct."
+    assert final.output_text == "Hello from @cf/google/gemma-4-26b-a4b-it."
 
 
 def test_async_sdk_streaming(async_client):
@@ -118,7 +118,7 @@ def test_async_sdk_streaming(async_client):
 
     events = asyncio.run(run())
     assert events[-1].type == "response.completed"
-    assert events[-1].response.output_text == "Hello from @cf/meta/llama-4-scout-17b-16e-instruct."
+    assert events[-1].response.output_text == "Hello from @cf/qwen/qwen3.8-27b."
 
 
 # --- input items are translated for the model ---------------------------------------------
@@ -144,7 +144,7 @@ def test_items_instructions_and_tools_reach_the_model_as_chat(client):
         ],
     )
     seen = echoed(response.output_text)
-    assert seen["model"] == "@cf/meta/llama-4-scout-17b-16e-instruct"
+    assert seen["model"] == "@cf/qwen/qwen3.8-27b"
     messages = seen["inputs"]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "user"]
     assert messages[0]["content"] == "Be brief."

@@ -45,7 +45,7 @@ def test_native_model_gets_openai_form_tools(client):
 
 
 def test_legacy_model_gets_flat_tools(client):
-    inputs = sent(client, "@hf/nousresearch/hermes-2-pro-mistral-7b", tools=[WEATHER])["inputs"]
+    inputs = sent(client, "@cf/test/flat-tools-7b", tools=[WEATHER])["inputs"]
     assert inputs["tools"] == [WEATHER["function"]]
 
 

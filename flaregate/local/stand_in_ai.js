@@ -20,7 +20,8 @@
 //                                     was called with
 //   agent:[STEP, ...]                 a multi-turn model: answers with step N, where N is the number
 //                                     of assistant turns already in the conversation; a STEP is a
-//                                     fixture name, {"text": "..."}, {"sse": ..., "object": ...} or
+//                                     fixture name, {"text": "..."}, {"echo": true} (as echo),
+//                                     {"sse": ..., "object": ...} or
 //                                     {"afterTool": PREFIX, "dialect": "native"|"openai"}: PREFIX +
 //                                     the latest tool result the conversation holds, in that
 //                                     dialect's shape (proves the client sent the result back)
@@ -37,6 +38,8 @@
 //                                     (ArrayBuffer), empty ({image: ""}), not-image (a byte
 //                                     stream of a JSON error body)
 // Fixture outputs {"$bytes_base64": "...", "$as": "stream"|"bytes"|"buffer"} replay as bytes.
+// Models listed in kimi-reasoning-required.json fail like Kimi when an assistant tool-call turn
+// comes back without its reasoning, whatever the directive.
 // Anything else gets a short native answer, so any client works against the runner. Embeddings
 // calls ({text}) get deterministic unit vectors of the model's dimension (MODELS, from
 // flaregate/data/models.json) and fail like the real API beyond the model's batch limit; image
@@ -238,6 +241,25 @@ function textAnswer(text, stream) {
   return eventStream(sse, 0);
 }
 
+// Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
+function echoAnswer(model, inputs, options, stream) {
+  const response = "echo:" + base64Utf8(JSON.stringify({ model, inputs, options: options ?? null }));
+  if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+  return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
+}
+
+// Kimi K2.x rejects a conversation whose assistant tool-call turn lost its reasoning
+// (tests/fixtures/workers-ai/kimi-reasoning-required.json holds the models and the error).
+function checkReasoningKept(rule, model, inputs) {
+  if (!rule?.models?.includes(model) || !Array.isArray(inputs?.messages)) return;
+  inputs.messages.forEach((m, index) => {
+    const madeCalls = m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
+    if (madeCalls && typeof m.reasoning_content !== "string" && typeof m.reasoning !== "string") {
+      throw bindingError(rule.error.replace("{index}", String(index)));
+    }
+  });
+}
+
 // OpenAI-dialect answer (chat.completion / chat.completion.chunk), the shape of
 // qwen3-openai-dialect.json/.sse.
 function openaiTextAnswer(model, text, stream) {
@@ -300,6 +322,7 @@ export default function (env) {
       } else if (facts?.type === "image" && inputs?.multipart) {
         throw bindingError("8001: Invalid input: this model takes JSON input, not multipart");
       }
+      checkReasoningKept(fixtures["kimi-reasoning-required"]?.object, model, inputs);
       const text = directiveText(inputs);
       const stream = inputs?.stream === true;
       if (text === "reject-echo") throw bindingError(`8001: ${JSON.stringify({ model, inputs: shown, options: options ?? null })}`);
@@ -327,18 +350,14 @@ export default function (env) {
         if (target === model) throw bindingError(message);
         return defaultAnswer(model, inputs, env.NOTE);
       }
-      if (text === "echo") {
-        // Base64, so that the Worker's quirk filters see opaque text, not JSON that quotes tools.
-        const response = "echo:" + base64Utf8(JSON.stringify({ model, inputs, options: options ?? null }));
-        if (!stream) return { response, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
-        return eventStream(`data: ${JSON.stringify({ response })}\n\ndata: [DONE]\n\n`, 0);
-      }
+      if (text === "echo") return echoAnswer(model, inputs, options, stream);
       if (text.startsWith("agent:")) {
         const steps = JSON.parse(text.slice(6));
         const messages = inputs?.messages ?? inputs?.input ?? [];
         const turn = messages.filter((m) => m.role === "assistant" || m.type === "function_call").length;
         const step = steps[Math.min(turn, steps.length - 1)];
         if (typeof step === "string") return replay(fixtures[step], stream, 0, 0);
+        if (step.echo) return echoAnswer(model, inputs, options, stream);
         if (typeof step.text === "string") return textAnswer(step.text, stream);
         if (typeof step.afterTool === "string") {
           const text = step.afterTool + lastToolResult(messages);

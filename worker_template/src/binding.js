@@ -4,26 +4,41 @@
 import { DeadlineExceeded, timeoutError, withDeadline } from "./deadline.js";
 import { ApiError } from "./http.js";
 
-function bindingOptions(ctx) {
+function bindingOptions(ctx, extra) {
+  const options = { ...extra };
+  // Prompt caching: Workers AI keeps a prompt prefix cached per model instance, and requests with
+  // the same x-session-affinity header reach the same instance (workers-ai/features/prompt-caching).
+  const affinity = sessionAffinity(ctx);
+  if (affinity) options.extraHeaders = { "x-session-affinity": affinity };
   const gateway = ctx.settings.gateway;
-  if (!gateway.id) return {};
-  const options = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.log.route } };
+  if (!gateway.id) return options;
+  const aig = { id: gateway.id, metadata: { key_id: ctx.keyId ?? "", request_id: ctx.requestId, route: ctx.log.route } };
   if (gateway.honorCacheHeaders) {
     const headers = ctx.request.headers;
-    if (/^(1|true)$/i.test(headers.get("cf-aig-skip-cache") ?? "")) options.skipCache = true;
+    if (/^(1|true)$/i.test(headers.get("cf-aig-skip-cache") ?? "")) aig.skipCache = true;
     // Only a whole number of seconds: a missing header must not become cacheTtl 0.
     const ttl = headers.get("cf-aig-cache-ttl")?.trim() ?? "";
-    if (/^\d{1,9}$/.test(ttl)) options.cacheTtl = Number(ttl);
+    if (/^\d{1,9}$/.test(ttl)) aig.cacheTtl = Number(ttl);
   }
-  return { gateway: options };
+  options.gateway = aig;
+  return options;
 }
 
-export async function runModel(ctx, modelId, inputs, deadlineMs, what) {
+// The body's prompt_cache_key (parsed by the route into ctx.promptCacheKey) wins over a client's
+// own x-session-affinity header; either names the session whose prefix should stay warm.
+function sessionAffinity(ctx) {
+  if (ctx.promptCacheKey) return ctx.promptCacheKey;
+  const header = ctx.request?.headers.get("x-session-affinity")?.trim();
+  return header && header.length <= 256 ? header : null;
+}
+
+// `extra`: per-call binding options, e.g. {rejectIfBusy: true} (completion.js).
+export async function runModel(ctx, modelId, inputs, deadlineMs, what, extra = {}) {
   if (!ctx.env.AI || typeof ctx.env.AI.run !== "function") {
     throw new ApiError(500, "This gateway has no Workers AI binding named AI. Redeploy with `flaregate deploy`.", { code: "binding_missing" });
   }
   try {
-    return await withDeadline(Promise.resolve(ctx.env.AI.run(modelId, inputs, bindingOptions(ctx))).then(unwrapResponse), deadlineMs, what);
+    return await withDeadline(Promise.resolve(ctx.env.AI.run(modelId, inputs, bindingOptions(ctx, extra))).then(unwrapResponse), deadlineMs, what);
   } catch (err) {
     if (err instanceof DeadlineExceeded) throw timeoutError(err);
     throw bindingError(err, modelId);

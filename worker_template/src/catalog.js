@@ -2,7 +2,7 @@
 // catalog ("@cf/meta/..."), the same prefixed the way agent tools write provider/model
 // ("workers-ai/@cf/..."), or any other Workers AI id (@cf/..., @hf/...), which is passed through
 // with conservative facts: the catalog cannot list every model Cloudflare adds.
-import { CATALOG } from "./build.js";
+import { BUILTIN_SETTINGS, CATALOG } from "./build.js";
 import { ApiError, invalidRequest, typeName } from "./http.js";
 
 export const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
@@ -23,6 +23,17 @@ const UNLISTED_FACTS = {
 
 const KIND_LABEL = { chat: "chat", embeddings: "embeddings", image: "image generation" };
 
+// Retired models stay in the catalog with their date and replacement, so a client that still
+// asks for one learns what to use instead; the operator may have their replacement answer.
+export const SERVE_RETIRED_BY_REPLACEMENT = BUILTIN_SETTINGS.models?.retired === "replace";
+
+export function retiredModelError(name, facts) {
+  const { date, replacement } = facts.deprecated;
+  return new ApiError(404, `The model '${name}' was retired by Cloudflare on ${date}. Use '${replacement}' instead; GET /v1/models lists the current models.`, {
+    param: "model", code: "model_not_found",
+  });
+}
+
 export function resolveModel(name, kind) {
   if (name === undefined || name === null || name === "") {
     throw invalidRequest("You must provide a model parameter.", "model", "missing_required_parameter");
@@ -34,8 +45,15 @@ export function resolveModel(name, kind) {
   for (const prefix of PROVIDER_PREFIXES) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
-  const id = ALIASES.get(bare) ?? ALIASES.get(bare.toLowerCase()) ?? bare;
+  let id = ALIASES.get(bare) ?? ALIASES.get(bare.toLowerCase()) ?? bare;
   let facts = MODELS.get(id);
+  let retired = null;
+  if (facts?.deprecated) {
+    if (!SERVE_RETIRED_BY_REPLACEMENT) throw retiredModelError(name, facts);
+    retired = { id, ...facts.deprecated };
+    id = facts.deprecated.replacement;
+    facts = MODELS.get(id);
+  }
   if (!facts && /^@(cf|hf)\/[\w.-]+\/[\w.:-]+$/.test(id)) {
     facts = { id, unlisted: true, ...UNLISTED_FACTS[kind] };
   }
@@ -50,7 +68,7 @@ export function resolveModel(name, kind) {
       "model", "model_not_supported",
     );
   }
-  return { requested: name, id, facts, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
+  return { requested: name, id, facts, retired, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
 }
 
 export function toolCapableModels() {

@@ -15,6 +15,7 @@ export async function handleChatCompletions(ctx) {
   const viaOrigin = await routeToOrigin(ctx, body);
   if (viaOrigin) return viaOrigin;
   const req = parseChatRequest(body);
+  ctx.promptCacheKey = req.promptCacheKey;
   ctx.log.model_requested = typeof req.model === "string" ? req.model : null;
   const model = resolveModel(req.model, "chat");
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);

@@ -101,8 +101,9 @@ function toModelMessage(message, i, facts, toolMode, callNames) {
       const asJson = { tool_calls: calls.map((c) => ({ id: c.id, name: c.function.name, arguments: safeJson(c.function.arguments) })) };
       return { role: "assistant", content: [textOf(content), JSON.stringify(asJson)].filter(Boolean).join("\n") };
     }
-    return { role: "assistant", content: textOf(content), tool_calls: calls };
+    return withReasoning({ role: "assistant", content: textOf(content), tool_calls: calls }, message, facts, true);
   }
+  if (role === "assistant") return withReasoning({ role, content }, message, facts, false);
   if (role === "tool") {
     const result = { role: "tool", tool_call_id: String(message.tool_call_id ?? message.name ?? ""), content: textOf(content) };
     const name = typeof message.name === "string" ? message.name : callNames.get(result.tool_call_id);
@@ -113,6 +114,26 @@ function toModelMessage(message, i, facts, toolMode, callNames) {
     return result;
   }
   return { role, content };
+}
+
+// Models that reason across tool turns (catalog: reasoning_replay; Kimi K2.x, GLM-5, DeepSeek V4)
+// need each assistant turn's reasoning back. Kimi answers 400 "thinking is enabled but
+// reasoning_content is missing in assistant tool call message" without it on a tool-call turn,
+// so a client that dropped it gets an empty one there, as OpenRouter-style clients send
+// (earendil-works/pi#987). It goes out under both names: vLLM on Workers AI reads `reasoning`
+// (cloudflare/ai workers-ai-provider 3.1.5), Kimi's own template `reasoning_content`.
+// Other models never see it: their templates would render it as text or reject the field.
+function withReasoning(out, message, facts, madeToolCalls) {
+  if (!facts.reasoning_replay) return out;
+  const reasoning = message.reasoning_content ?? message.reasoning;
+  if (typeof reasoning === "string" && reasoning) {
+    out.reasoning_content = reasoning;
+    out.reasoning = reasoning;
+  } else if (madeToolCalls) {
+    out.reasoning_content = "";
+    out.reasoning = "";
+  }
+  return out;
 }
 
 // Tool results must name their function for some models; clients often omit it, so it is taken

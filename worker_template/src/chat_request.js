@@ -31,6 +31,7 @@ export function parseChatRequest(body) {
     stop: parseStop(body.stop),
     responseFormat: parseResponseFormat(body.response_format),
     reasoningEffort: optional(body, "reasoning_effort", "string"),
+    promptCacheKey: parsePromptCacheKey(body.prompt_cache_key),
     ...parseTools(body),
   };
   const n = optionalInteger(body, "n", 1);
@@ -71,6 +72,14 @@ function checkMessage(message, i) {
   if (message.tool_calls !== undefined && message.tool_calls !== null && !Array.isArray(message.tool_calls)) {
     throw invalidRequest(`Invalid type for '${where}.tool_calls': expected an array.`, `${where}.tool_calls`, "invalid_type");
   }
+  // Reasoning a client sends back on an assistant turn (reasoning_content, or reasoning as some
+  // clients name it): models that need it get it back (chat_inputs.js).
+  for (const field of ["reasoning_content", "reasoning"]) {
+    const value = message[field];
+    if (value !== undefined && value !== null && typeof value !== "string") {
+      throw invalidRequest(`Invalid type for '${where}.${field}': expected a string, but got ${typeName(value)} instead.`, `${where}.${field}`, "invalid_type");
+    }
+  }
   if (message.role === "tool" && typeof message.tool_call_id !== "string") {
     throw invalidRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, "missing_required_parameter");
   }
@@ -100,6 +109,19 @@ function optionalInteger(body, name, min) {
     throw invalidRequest(`Invalid '${name}': expected an integer${min === 1 ? " of at least 1" : ""}, but got ${value}.`, name, "invalid_value");
   }
   return value;
+}
+
+// OpenAI's prompt_cache_key groups requests that share a prompt prefix; Workers AI does the same
+// with its x-session-affinity header (binding.js), which must be a plain header value.
+export function parsePromptCacheKey(key) {
+  if (key === undefined || key === null) return undefined;
+  if (typeof key !== "string") {
+    throw invalidRequest(`Invalid type for 'prompt_cache_key': expected a string, but got ${typeName(key)} instead.`, "prompt_cache_key", "invalid_type");
+  }
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,255}$/.test(key)) {
+    throw invalidRequest("Invalid 'prompt_cache_key': expected 1-256 printable ASCII characters.", "prompt_cache_key", "invalid_value");
+  }
+  return key;
 }
 
 function parseStop(stop) {

@@ -21,13 +21,20 @@ export async function openStream(ctx, model, inputs, normalizer) {
   return { first, events };
 }
 
-// Capacity errors (3036/3040) move on to the alias's fallback models, in catalog order.
+// Capacity errors (3036/3040) move on to the alias's fallback models, in catalog order. Every
+// model but the last is asked to fail at once when busy (rejectIfBusy: 429/3040 instead of a
+// wait in Workers AI's capacity queue; workers-ai/features/reject-if-busy), so the fallback
+// answers without the queue's delay. ctx.log says which model answered (an x-flaregate-model
+// header); the response's `model` stays the name the client asked for.
 export async function runWithFallbacks(ctx, model, inputs, deadlineMs, what) {
   const candidates = [model.id, ...model.fallbacks];
+  if (model.retired) ctx.log.retired = model.retired;
   for (let i = 0; ; i++) {
     try {
-      const result = await runModel(ctx, candidates[i], inputs, deadlineMs, what);
+      const extra = i < candidates.length - 1 ? { rejectIfBusy: true } : {};
+      const result = await runModel(ctx, candidates[i], inputs, deadlineMs, what, extra);
       if (i > 0) ctx.log.fallback = candidates[i];
+      ctx.log.served_model = candidates[i];
       return result;
     } catch (err) {
       if (!isRetryLater(err) || i === candidates.length - 1) throw err;

@@ -3,7 +3,7 @@
 // window, tools, reasoning, ...), so clients can pick models without a second source.
 // Built once per isolate: the catalog is rendered in and never changes at run time.
 import { CATALOG } from "./build.js";
-import { ALIASES, MODELS, PROVIDER_PREFIXES } from "./catalog.js";
+import { ALIASES, MODELS, PROVIDER_PREFIXES, retiredModelError, SERVE_RETIRED_BY_REPLACEMENT } from "./catalog.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
 
 const MODEL_CREATED = 0; // Workers AI publishes no creation dates; 0 says "unknown" honestly
@@ -14,7 +14,9 @@ function modelEntries() {
   if (modelListCache) return modelListCache;
   const entries = new Map();
   for (const [alias, id] of ALIASES) entries.set(alias, modelEntry(alias, MODELS.get(id), id));
-  for (const facts of CATALOG.models) entries.set(facts.id, modelEntry(facts.id, facts, null));
+  for (const facts of CATALOG.models) {
+    if (!facts.deprecated) entries.set(facts.id, modelEntry(facts.id, facts, null));
+  }
   modelListCache = entries;
   return entries;
 }
@@ -35,6 +37,7 @@ function modelEntry(name, facts, aliasFor) {
       tools: facts.tools !== "none",
       tool_calling: facts.tools, // native | emulated | none
       reasoning: facts.reasoning !== "none",
+      keeps_reasoning: Boolean(facts.reasoning_replay),
       vision: Boolean(facts.vision),
       json_mode: Boolean(facts.json_mode),
     });
@@ -77,6 +80,13 @@ export async function handleRetrieveModel(ctx) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
   const entry = entries.get(bare) ?? entries.get(bare.toLowerCase());
+  const retired = entry ? null : MODELS.get(bare)?.deprecated;
+  if (retired) {
+    if (!SERVE_RETIRED_BY_REPLACEMENT) throw retiredModelError(name, MODELS.get(bare));
+    // Served by its replacement: described as an alias of it, with the retirement.
+    const served = modelEntry(bare, MODELS.get(retired.replacement), retired.replacement);
+    return jsonResponse({ ...served, retired: { date: retired.date, replacement: retired.replacement } });
+  }
   if (!entry) {
     throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
       param: "model", code: "model_not_found",

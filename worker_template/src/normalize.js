@@ -299,7 +299,14 @@ function normalizeUsage(usage) {
   const prompt = toCount(usage.prompt_tokens ?? usage.input_tokens);
   const completion = toCount(usage.completion_tokens ?? usage.output_tokens);
   const total = toCount(usage.total_tokens) || prompt + completion;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  const out = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  // Prompt-cache hits, as Workers AI reports them (OpenAI's name; the Responses-style name for
+  // gpt-oss): only when reported, so "0 cached" is never claimed for a model that says nothing.
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.input_tokens_details?.cached_tokens;
+  if (cached !== undefined && cached !== null && Number.isFinite(Number(cached))) {
+    out.prompt_tokens_details = { cached_tokens: Math.min(toCount(cached), prompt || Infinity) };
+  }
+  return out;
 }
 
 function toCount(value) {

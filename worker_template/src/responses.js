@@ -35,6 +35,7 @@ export async function handleResponses(ctx) {
   const trusted = await resolveInputs(ctx, body.input);
   const { chat, context } = responsesToChatBody(body, offered, previous, trusted);
   const req = parseChatRequest(chat);
+  ctx.promptCacheKey = req.promptCacheKey;
   const model = resolveModel(req.model, "chat");
   const { inputs, tools, maxTokens } = buildChatInputs(req, model);
   const stream = body.stream === true;

@@ -154,6 +154,11 @@ function logLine(ctx, request, response, errorCode, started) {
 function withCommonHeaders(response, request, ctx) {
   const headers = new Headers(response.headers);
   headers.set("x-request-id", ctx.requestId);
+  if (ctx.log.served_model) headers.set("x-flaregate-model", ctx.log.served_model);
+  if (ctx.log.retired) {
+    const { id, date, replacement } = ctx.log.retired;
+    headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
+  }
   for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
