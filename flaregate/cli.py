@@ -103,6 +103,7 @@ def docs(check: bool, docs_dir: Path | None) -> None:
 
 
 # Commands that live in their own modules (imported last: they use the decorators above).
+from .cli_doctor import doctor  # noqa: E402
 from .cli_keys import keys, rotate_key  # noqa: E402
 from .cli_models import models  # noqa: E402
 from .cli_token import check_token  # noqa: E402
@@ -110,6 +111,7 @@ from .cli_token import check_token  # noqa: E402
 main.add_command(keys)
 main.add_command(rotate_key)
 main.add_command(check_token)
+main.add_command(doctor)
 main.add_command(models)
 
 # Deploy, preview, destroy, status, origin-cert (flaregate/cli_deploy.py).

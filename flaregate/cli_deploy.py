@@ -21,8 +21,11 @@ from .errors import ConfigError, DeployError
 FIRST_KEY_HOOK = "flaregate.deploy:create_first_key"
 
 
-def stack_options(func):
-    """--stack NAME and --backend URL, turned into a ``deployer`` argument."""
+def stack_options(func=None, *, read_only: bool = False):
+    """--stack NAME and --backend URL, turned into a ``deployer`` argument. ``read_only``: the
+    command only reads the stack, so it never downloads the Pulumi CLI."""
+    if func is None:
+        return functools.partial(stack_options, read_only=read_only)
 
     @stack_option("Pulumi stack name: one per deployment (e.g. prod, staging).")
     @click.option(
@@ -37,7 +40,11 @@ def stack_options(func):
 
         from .deploy import Deployer, StackOptions
 
-        deployer = Deployer(StackOptions(stack=stack, backend=backend), Console(highlight=False))
+        deployer = Deployer(
+            StackOptions(stack=stack, backend=backend),
+            Console(highlight=False),
+            install_cli=not read_only,
+        )
         return func(*args, deployer=deployer, **kwargs)
 
     return wrapper
@@ -302,7 +309,7 @@ def destroy(deployer, yes: bool) -> None:
 
 
 @click.command()
-@stack_options
+@stack_options(read_only=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(deployer, as_json: bool) -> None:
     """Show the stack's outputs, the live /health answer and the origin certificate expiry.
@@ -341,7 +348,7 @@ def status(deployer, as_json: bool) -> None:
 
 
 @click.command("origin-cert")
-@stack_options
+@stack_options(read_only=True)
 @click.option(
     "--out",
     "out_dir",

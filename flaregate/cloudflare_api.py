@@ -3,8 +3,11 @@ mean. Where the account and KV namespace ids come from is :mod:`flaregate.target
 
 The SDK (``cloudflare`` 5.x) picks its credential from the environment at construction and sends
 ``X-Auth-Email``/``X-Auth-Key`` *instead of* the token when ``CLOUDFLARE_EMAIL`` or
-``CLOUDFLARE_API_KEY`` is set (``Cloudflare.auth_headers`` prefers them). flaregate works with
-scoped API tokens only, so those variables are refused here with the fix, before any request.
+``CLOUDFLARE_API_KEY`` is present, even empty (``Cloudflare.auth_headers`` tests ``is None``; an
+empty ``CLOUDFLARE_EMAIL`` leaves it with no credential at all: "Could not resolve authentication
+method"). The Terraform provider under Pulumi checks them the same way (``os.LookupEnv``).
+flaregate works with scoped API tokens only: those variables are refused here by presence, with
+the fix, before any request, and the client is built so that it can only send the token.
 """
 
 from __future__ import annotations
@@ -22,8 +25,17 @@ TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
 NAMESPACE_ENV = "FLAREGATE_KV_NAMESPACE_ID"
 BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
-# Legacy credentials the SDK would send instead of the token.
+# Legacy credentials the SDK would send instead of (or beside) the token.
 GLOBAL_KEY_ENVS = ("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL")
+# The deprecated Origin CA key: the SDK and the provider would send it as well.
+LEGACY_CREDENTIAL_ENVS = (*GLOBAL_KEY_ENVS, "CLOUDFLARE_API_USER_SERVICE_KEY")
+
+# Requests made without an SDK resource method ("METHOD /path" -> why the SDK has none). Empty:
+# every call goes through a resource method of the official SDK (token verify and details,
+# permission groups, the permission probes, the workers.dev subdomain, KV keys and values), so
+# its request and response types are Cloudflare's own. A raw call (``client.get(path,
+# cast_to=...)``) belongs here with its reason; tests/test_cloudflare_contract.py fails otherwise.
+RAW_API_CALLS: dict[str, str] = {}
 
 TOKEN_HELP = (
     "create one at https://dash.cloudflare.com/profile/api-tokens (`flaregate check-token` "
@@ -49,14 +61,17 @@ def make_client(
     from cloudflare import Cloudflare
 
     env = os.environ if environ is None else environ
-    legacy = [name for name in GLOBAL_KEY_ENVS if env.get(name)]
+    # Presence, not truthiness: an empty CLOUDFLARE_EMAIL still replaces the token in the SDK.
+    legacy = [name for name in GLOBAL_KEY_ENVS if name in env]
     if legacy:
+        empty = not any(env[name] for name in legacy)
         raise CloudflareCredentialsError(
-            f"{' and '.join(legacy)} {'is' if len(legacy) == 1 else 'are'} set: the Cloudflare SDK "
-            f"would authenticate with that Global API Key instead of {TOKEN_ENV}. flaregate uses "
-            f"scoped API tokens only; run `unset {' '.join(GLOBAL_KEY_ENVS)}` and try again."
+            f"{' and '.join(legacy)} {'is' if len(legacy) == 1 else 'are'} set"
+            f"{' (empty)' if empty else ''}: the Cloudflare SDK would authenticate with a Global "
+            f"API Key instead of {TOKEN_ENV}. flaregate uses scoped API tokens only; run "
+            f"`unset {' '.join(GLOBAL_KEY_ENVS)}` and try again."
         )
-    token = token or env.get(TOKEN_ENV)
+    token = (token or env.get(TOKEN_ENV) or "").strip()
     if not token:
         raise CloudflareCredentialsError(f"no Cloudflare API token: {TOKEN_HELP}")
     client = Cloudflare(
@@ -65,7 +80,10 @@ def make_client(
         max_retries=max_retries,
         timeout=timeout,
     )
-    # Never fall back to an Origin CA key from the environment either: token only.
+    # The constructor filled these from os.environ when they were present (None means "read the
+    # environment" there); cleared, the token is the only credential the client can send.
+    client.api_key = None
+    client.api_email = None
     client.user_service_key = None
     return client
 

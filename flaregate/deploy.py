@@ -8,7 +8,10 @@ into ``~/.flaregate/passphrase`` (mode 0600). The program is :func:`flaregate.in
 the same one ``pulumi up`` runs from the repository root.
 
 The Cloudflare token is read from ``CLOUDFLARE_API_TOKEN`` and reaches Pulumi only through the
-environment it inherits: never a command line, a config file or a log.
+environment it inherits: never a command line, a config file or a log. That environment holds
+exactly the token the audit checked and none of the legacy credential variables
+(:func:`provider_environment`). A deploy checks the token before it downloads or changes
+anything; commands that only read (``status``, ``origin-cert``) never install the Pulumi CLI.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cloudflare_api import LEGACY_CREDENTIAL_ENVS, TOKEN_ENV
 from .deploy_errors import explain_failure
 from .errors import ConfigError, DeployError, FlaregateError, NotDeployedError
 
@@ -162,7 +166,9 @@ class Credentials:
 
 
 def credentials_from_env(account_id: str | None = None) -> Credentials:
-    token = os.environ.get("CLOUDFLARE_API_TOKEN", "").strip()
+    """The token as the audit will check it (surrounding whitespace removed: a stray newline
+    from a copied token is not part of it) and the account id."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise DeployError(
             "CLOUDFLARE_API_TOKEN is not set. Create an API token at "
@@ -197,6 +203,26 @@ def workers_dev_subdomain(
         return None  # cannot be read (permission, outage): the URL output stays unknown
 
 
+def provider_environment(token: str | None, say: Callable[[str], None] | None = None) -> None:
+    """Make this process's environment the one the Pulumi CLI and the Cloudflare provider get.
+
+    The Automation API starts the CLI (which starts the provider) with ``{**os.environ,
+    **env_vars}``: it can add a variable but not remove one. The provider reads the legacy
+    credentials by presence (``os.LookupEnv``), so an empty ``CLOUDFLARE_API_KEY`` still sends an
+    empty ``X-Auth-Key`` beside the token and Cloudflare answers 400 (6003/6103): they are removed
+    here, not blanked. ``token`` (the audited one) replaces ``CLOUDFLARE_API_TOKEN``, so Pulumi
+    uses exactly what was checked. Only this process changes; the shell keeps its variables.
+    """
+    dropped = [name for name in LEGACY_CREDENTIAL_ENVS if os.environ.pop(name, None)]
+    if dropped and say is not None:
+        say(
+            f"[yellow]Ignoring {', '.join(dropped)}[/]: flaregate deploys with "
+            f"{TOKEN_ENV} only (unset {'it' if len(dropped) == 1 else 'them'} to silence this)."
+        )
+    if token is not None:
+        os.environ[TOKEN_ENV] = token
+
+
 # --- the stack --------------------------------------------------------------------------------
 
 StackFactory = Callable[..., "auto.Stack"]
@@ -210,30 +236,34 @@ def open_stack(
     pulumi_command: auto.PulumiCommand | None = None,
     create: bool = True,
     install_cli: bool = True,
+    installer: Callable[..., auto.PulumiCommand] | None = None,
+    token: str | None = None,
 ) -> auto.Stack:
     """Create or select the stack (inline program = flaregate.infra.program.flaregate_program).
 
     ``create=False`` only selects: reading a stack never creates an empty one by mistake
-    (`status --stack typo`); a stack that does not exist says how to deploy it.
+    (`status --stack typo`); a stack that does not exist says how to deploy it. ``token``: the
+    audited API token Pulumi and the provider will use (:func:`provider_environment`).
     """
     from pulumi import automation as auto
 
     from .infra.program import flaregate_program
 
+    provider_environment(token, say)
     env = {
         "PULUMI_BACKEND_URL": options.backend_url,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        # The provider would use a global API key over the token if one were in the shell.
-        "CLOUDFLARE_API_KEY": "",
-        "CLOUDFLARE_EMAIL": "",
         **passphrase_env(options),
     }
+    command = pulumi_command or ensure_pulumi_cli(
+        options, say, install=installer, allow_install=install_cli
+    )
     workspace = auto.LocalWorkspaceOptions(
         work_dir=str(options.workspace_dir),
         env_vars=env,
         secrets_provider=None if options.uses_pulumi_cloud else "passphrase",
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
-        pulumi_command=pulumi_command or ensure_pulumi_cli(options, say, allow_install=install_cli),
+        pulumi_command=command,
     )
     factory = stack_factory or (auto.create_or_select_stack if create else auto.select_stack)
     try:
@@ -291,6 +321,38 @@ def set_secret_config(stack: auto.Stack, key: str, value: str) -> None:
         raise DeployError(f"Could not store {key}: {explain_failure(result.stderr)}")
 
 
+def stored_config(options: StackOptions) -> dict[str, Any] | None:
+    """The stack's ``flaregate:`` config as this machine stores it (``Pulumi.<stack>.yaml`` in
+    the workspace), read without the Pulumi CLI; secret values left out (they are encrypted
+    there). None when this machine has no config for the stack."""
+    import yaml
+
+    path = options.workspace_dir / f"Pulumi.{options.stack.rsplit('/', 1)[-1]}.yaml"
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path} cannot be read ({err}); fix or remove it") from None
+    prefix = "flaregate:"
+    return {
+        k[len(prefix) :]: v
+        for k, v in (data.get("config") or {}).items()
+        if k.startswith(prefix) and not (isinstance(v, dict) and "secure" in v)
+    }
+
+
+def planned_settings(options: StackOptions, values: Mapping[str, str]):
+    """The settings a deploy with ``values`` will have, from the stored config: what the token
+    check needs, known before the Pulumi CLI is installed or the stack is opened."""
+    from .stack_config import KEYS_BY_NAME, load_settings
+
+    merged = {**(stored_config(options) or {}), **values}
+    return load_settings(
+        {k: v for k, v in merged.items() if not getattr(KEYS_BY_NAME.get(k), "secret", False)}
+    )
+
+
 def stack_settings(stack: auto.Stack):
     """The stack's config, validated the way the program will (errors name the key)."""
     from .stack_config import load_settings
@@ -300,6 +362,11 @@ def stack_settings(stack: auto.Stack):
     return load_settings(
         {k[len(prefix) :]: v.value for k, v in config.items() if k.startswith(prefix)}
     )
+
+
+def audit_scope(settings) -> tuple[str, frozenset[str], str | None]:
+    """What the token audit depends on: two settings with the same scope need one audit."""
+    return settings.account_id, frozenset(features_for(settings)), settings.zone_id
 
 
 def features_for(settings) -> set[str]:
@@ -392,12 +459,15 @@ class Deployer:
     skip_checks: bool = False
     """--skip-checks: no token audit before changing anything."""
     install_cli: bool = True
-    """False: never download the Pulumi CLI (reading outputs for `flaregate keys`)."""
+    """False: never download the Pulumi CLI (commands that only read: status, origin-cert,
+    `flaregate keys --stack`)."""
+    cli_installer: Callable[..., Any] | None = None
+    """Stands in for auto.PulumiCommand.install (the download of the Pulumi CLI)."""
 
     def say(self, message: str) -> None:
         self.console.print(message)
 
-    def open(self, *, create: bool = True) -> auto.Stack:
+    def open(self, *, create: bool = True, token: str | None = None) -> auto.Stack:
         return open_stack(
             self.options,
             self.say,
@@ -405,6 +475,8 @@ class Deployer:
             pulumi_command=self.pulumi_command,
             create=create,
             install_cli=self.install_cli,
+            installer=self.cli_installer,
+            token=token,
         )
 
     def log_path(self, operation: str) -> Path:
@@ -434,13 +506,21 @@ class Deployer:
         )
 
     def prepare(self, credentials: Credentials, values: Mapping[str, str]):
-        """Open the stack, store config, validate it, check the token: nothing remote changes."""
-        stack = self.open()
+        """Check the token, then open the stack and store its config: nothing remote changes.
+
+        The token is checked first (seconds), from the config this machine stores plus
+        ``values``, before the Pulumi CLI is downloaded or the stack is touched; should the
+        stack's own config name another account, zone or feature set, it is checked again.
+        """
         if credentials.account_id:
             values = {"accountId": credentials.account_id, **values}
+        planned = planned_settings(self.options, values)
+        report = self.check_token(credentials, planned)
+        stack = self.open(token=credentials.token)
         configure(stack, values)
         settings = stack_settings(stack)
-        report = self.check_token(credentials, settings)
+        if audit_scope(settings) != audit_scope(planned):
+            report = self.check_token(credentials, settings)
         if settings.workers_dev and "flaregate:workersDevSubdomain" not in stack.get_all_config():
             subdomain = workers_dev_subdomain(credentials.token, settings.account_id)
             if subdomain:
@@ -532,9 +612,14 @@ def destroy(
     confirm: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, int]:
     """Delete everything the stack created, after ``confirm(outputs)`` agrees."""
-    stack = deployer.open(create=False)
+    stored = stored_config(deployer.options)
+    planned = planned_settings(deployer.options, {}) if stored else None
+    if planned is not None:  # checked before the Pulumi CLI is needed
+        deployer.check_token(credentials, planned)
+    stack = deployer.open(create=False, token=credentials.token)
     settings = stack_settings(stack)
-    deployer.check_token(credentials, settings)
+    if planned is None or audit_scope(settings) != audit_scope(planned):
+        deployer.check_token(credentials, settings)
     if confirm is not None and not confirm(_plain_outputs(stack.outputs())):
         raise DeployError("Destroy cancelled; nothing was deleted.")
     result, _ = deployer.run("destroy", stack.destroy, f"Destroying {stack.name}…")

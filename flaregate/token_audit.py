@@ -50,6 +50,10 @@ USER_TOKEN_URL = "https://dash.cloudflare.com/profile/api-tokens"
 ACCOUNT_TOKEN_URL = "https://dash.cloudflare.com/"
 
 
+class TokenAuditError(FlaregateError):
+    """The audit itself broke in a way it does not know (not a verdict about the token)."""
+
+
 class TokenPermissionError(FlaregateError):
     """The token cannot do what the deployment needs (raised by :func:`require_deployable`)."""
 
@@ -281,7 +285,34 @@ def audit_token(
     *,
     now: datetime | None = None,
 ) -> AuditReport:
-    """Audit the client's token for ``features`` on ``account_id`` (and ``zone_id``)."""
+    """Audit the client's token for ``features`` on ``account_id`` (and ``zone_id``).
+
+    Anything the audit does not expect (an SDK that cannot build its headers, an answer of a
+    shape it does not know) becomes one :class:`TokenAuditError` saying so, never a traceback.
+    """
+    try:
+        return _audit(client, account_id, features, zone_id, now)
+    except FlaregateError:
+        raise
+    except Exception as err:
+        detail = f"{err.__class__.__name__}: {err}"
+        token = getattr(client, "api_token", None)
+        if token:
+            detail = detail.replace(token, "[token]")
+        raise TokenAuditError(
+            f"the token check failed unexpectedly ({detail}). Nothing was changed. Check "
+            "CLOUDFLARE_API_TOKEN and CLOUDFLARE_BASE_URL, retry, and report this if it persists "
+            "(a deploy can go ahead without the check: --skip-checks)"
+        ) from None
+
+
+def _audit(
+    client: Cloudflare,
+    account_id: str,
+    features: Iterable[str],
+    zone_id: str | None,
+    now: datetime | None,
+) -> AuditReport:
     features = list(dict.fromkeys(["core", *features]))
     needed = needed_for(features)
     now = now or datetime.now(UTC)
@@ -618,10 +649,9 @@ def _probe(client: Cloudflare, row: Row, report: AuditReport) -> None:
             before + "; " if before else ""
         ) + "pass --zone-id to check zone permissions"
         return
-    path, params = p.probe.render(report.account_id, report.zone_id)
     shown = p.probe.describe()
     try:
-        client.get(path, cast_to=object, options={"params": params})
+        p.probe.call(client, report.account_id, report.zone_id)
     except cloudflare.APIStatusError as err:
         codes = set(error_codes(err))
         if err.status_code == 403 or codes & PERMISSION_ERROR_CODES:
@@ -647,12 +677,19 @@ def _probe(client: Cloudflare, row: Row, report: AuditReport) -> None:
         row.evidence = f"{shown} failed ({_failure(err)})"
         return
     row.via = "probe"
-    if p.access == "Read":
+    self_read = SELF_READ_PERMISSIONS[report.owner or "user"]
+    if p.access == "Read" and p.probe.conclusive:
         row.state = "granted"
         row.evidence = f"{shown} succeeded"
+    elif p.access == "Read":
+        row.state = "unverified"
+        row.evidence = (
+            f"{shown} succeeded, but {p.probe.inconclusive_because}. Let the token read its own "
+            f"policies ({self_read}) to confirm it"
+        )
     else:
         row.state = "unverified"
         row.evidence = (
             f"{shown} succeeded, so Read access works; a read cannot prove Edit. Let the token "
-            f"read its own policies ({SELF_READ_PERMISSIONS[report.owner or 'user']}) to confirm it"
+            f"read its own policies ({self_read}) to confirm it"
         )

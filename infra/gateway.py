@@ -37,7 +37,9 @@ class Gateway(pulumi.ComponentResource):
             # Cached answers are keyed by request; a config change should not serve stale ones.
             cache_invalidate_on_update=True,
             rate_limiting_limit=s.rate_limit,
-            rate_limiting_interval=s.rate_limit_interval,
+            # Off is limit 0 *and* interval 0, as every public example sends it (the pinned
+            # pulumi_cloudflare AiGateway docstring, the Pulumi registry, the SDK's tests).
+            rate_limiting_interval=s.rate_limit_interval if s.rate_limit else 0,
             rate_limiting_technique=s.rate_limit_technique,
             opts=pulumi.ResourceOptions(parent=self),
         )

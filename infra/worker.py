@@ -46,7 +46,7 @@ class WorkerArgs(TypedDict):
     zone_id: pulumi.Input[str] | None
     """Zone of the custom domain; optional, Cloudflare finds it from the hostname."""
     workers_dev: bool
-    """Enable the <name>.<subdomain>.workers.dev URL (WorkersScriptSubdomain)."""
+    """Turn the <name>.<subdomain>.workers.dev URL on or off (WorkersScriptSubdomain)."""
 
 
 class Worker(pulumi.ComponentResource):
@@ -82,15 +82,16 @@ class Worker(pulumi.ComponentResource):
             observability={"enabled": True, "head_sampling_rate": 1},
             opts=child,
         )
-        if args["workers_dev"]:
-            cloudflare.WorkersScriptSubdomain(
-                f"{name}-workers-dev",
-                account_id=args["account_id"],
-                script_name=script.script_name,
-                enabled=True,
-                previews_enabled=False,
-                opts=child,
-            )
+        # Managed in both states: a new script gets a workers.dev URL by default, so leaving the
+        # resource out would not turn the URL off. Preview URLs stay off either way.
+        cloudflare.WorkersScriptSubdomain(
+            f"{name}-workers-dev",
+            account_id=args["account_id"],
+            script_name=script.script_name,
+            enabled=args["workers_dev"],
+            previews_enabled=False,
+            opts=child,
+        )
         if args["custom_domain"]:
             cloudflare.WorkersCustomDomain(
                 f"{name}-domain",

@@ -15,7 +15,8 @@ TEST_CONFIG = WorkerConfig(
     timeout_ms=3000,
     first_token_timeout_ms=2000,
     idle_timeout_ms=1500,
-    max_body_bytes=64 * 1024,
+    # Room for a real Claude Code request (tests/fixtures/anthropic/claude-code-request.json).
+    max_body_bytes=256 * 1024,
     auth_cache_seconds=5,
     auth_negative_cache_seconds=1,
     fallbacks={"gpt-4o": ["@cf/meta/llama-3.3-70b-instruct-fp8-fast"]},

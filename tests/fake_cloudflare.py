@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import functools
 import json
 import re
 import secrets
@@ -82,6 +83,21 @@ PERMISSION_GROUPS: list[dict[str, Any]] = [
 ]
 GROUP_ID = {g["name"]: g["id"] for g in PERMISSION_GROUPS}
 GROUP_NAME = {g["id"]: g["name"] for g in PERMISSION_GROUPS}
+
+# Accepted Permissions of Zone Details (GET /zones/{zone_id}), as the API reference lists them
+# (https://developers.cloudflare.com/api/resources/zones/methods/get/): besides Zone Read/Write,
+# DNS, SSL and Certificates, Workers Scripts and Workers Routes, among many more not modelled.
+ZONE_DETAILS_ACCEPTS = [
+    "Zone Read",
+    "Zone Write",
+    "DNS Read",
+    "DNS Write",
+    "SSL and Certificates Read",
+    "SSL and Certificates Write",
+    "Workers Scripts Read",
+    "Workers Scripts Write",
+    "Workers Routes Write",
+]
 
 ALL_DEPLOY = [
     "Workers Scripts Write",
@@ -325,6 +341,10 @@ class FakeCloudflare:
         self.kv_page_size = 1000
         self.failures: list[Failure] = []
         self.requests: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+        """Answers that do not fit the SDK's response model for their endpoint."""
+        self.unrouted: list[str] = []
+        """Requests for which the fake has no route (the SDK reached an endpoint not modelled)."""
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -343,6 +363,11 @@ class FakeCloudflare:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.violations:
+            raise AssertionError(
+                "the fake Cloudflare API answered outside the SDK's response models:\n  "
+                + "\n  ".join(self.violations)
+            )
 
     def __enter__(self) -> FakeCloudflare:
         return self.start()
@@ -451,120 +476,149 @@ class FakeCloudflare:
             raise ApiError(injected.status, injected.code, injected.message, extra)
         return self._route(method, path, query, headers, body)
 
+    def check_answer(self, route: Route, payload: bytes) -> None:
+        """Validate an answer against the SDK's response model for the route (strictly: types
+        as the JSON gives them, required fields present); a mismatch is recorded and fails the
+        test when the fake stops."""
+        violation = answer_violation(route.sdk, payload)
+        if violation:
+            with self.lock:
+                self.violations.append(f"{route.sdk} ({route.pattern}): {violation}")
+
     def _route(self, method: str, path: str, query: dict[str, str], headers, body: bytes):
-        auth = headers.get("Authorization", "")
-        if headers.get("X-Auth-Key") or headers.get("X-Auth-Email"):
+        # Presence, as Cloudflare checks them: an empty X-Auth-Key beside the token is a 400 too.
+        if "X-Auth-Key" in headers or "X-Auth-Email" in headers:
             raise ApiError(400, 6003, "Invalid request headers: Global API Key sent to the fake")
+        auth = headers.get("Authorization", "")
         token = self.tokens.get(auth.removeprefix("Bearer ").strip())
         if token is None:
             raise ApiError(401, 1000, "Invalid API Token")
-
-        if m := re.fullmatch(r"/user/tokens/verify", path):
-            if token.owner != "user":
-                raise ApiError(401, 1000, "Invalid API Token")
-            return self._verify(token)
-        if m := re.fullmatch(r"/accounts/(\w+)/tokens/verify", path):
-            if token.owner != "account" or token.account != m[1]:
-                raise ApiError(401, 1000, "Invalid API Token")
-            return self._verify(token)
-        if path == "/user/tokens/permission_groups":
-            if not self._granted(token, ["API Tokens Read", "API Tokens Write"], user=True):
-                raise _unauthorized()
-            return PERMISSION_GROUPS
-        if m := re.fullmatch(r"/accounts/(\w+)/tokens/permission_groups", path):
-            if not self._granted(token, ["Account API Tokens Read"], account=m[1]):
-                raise _unauthorized()
-            return PERMISSION_GROUPS
-        if m := re.fullmatch(r"/user/tokens/(\w+)", path):
-            if not self._granted(token, ["API Tokens Read", "API Tokens Write"], user=True):
-                raise _unauthorized()
-            found = [t for t in self.tokens.values() if t.id == m[1] and t.owner == "user"]
-            if not found:
-                raise ApiError(404, 1003, "Token not found")
-            return found[0].details()
-        if m := re.fullmatch(r"/accounts/(\w+)/tokens/(\w+)", path):
-            if not self._granted(token, ["Account API Tokens Read"], account=m[1]):
-                raise _unauthorized()
-            found = [t for t in self.tokens.values() if t.id == m[2] and t.owner == "account"]
-            if not found:
-                raise ApiError(404, 1003, "Token not found")
-            return found[0].details()
-
-        # Probe endpoints (Accepted Permissions as in Cloudflare's API reference).
-        if m := re.fullmatch(r"/accounts/(\w+)/workers/scripts", path):
-            self._require(
-                token, ["Workers Scripts Read", "Workers Scripts Write"], m[1], code=10000
-            )
-            return []
-        if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces", path):
-            self._require(
-                token, ["Workers KV Storage Read", "Workers KV Storage Write"], m[1], code=10000
-            )
-            return [
-                {"id": ns, "title": "flaregate-keys"}
-                for ns, a in self.namespaces.items()
-                if a == m[1]
-            ]
-        if m := re.fullmatch(r"/accounts/(\w+)/ai-gateway/gateways", path):
-            self._require(token, ["AI Gateway Read", "AI Gateway Write"], m[1])
-            return []
-        if m := re.fullmatch(r"/zones/(\w+)", path):
-            self._require_zone(token, ["Zone Read", "Zone Write"], m[1])
-            return {"id": m[1], "name": "example.com", "account": {"id": self.zones[m[1]]}}
-        if m := re.fullmatch(r"/zones/(\w+)/dns_records", path):
-            self._require_zone(token, ["DNS Read", "DNS Write"], m[1])
-            return []
-        if path == "/certificates":
-            zone = query.get("zone_id", "")
-            self._require_zone(
-                token, ["SSL and Certificates Read", "SSL and Certificates Write"], zone
-            )
-            return []
-
-        # Get Subdomain (Accepted Permissions: Workers Scripts Read or Write). The 404 for an
-        # account that has not chosen a subdomain yet is an assumption (error code included):
-        # flaregate relies on the status only.
-        if m := re.fullmatch(r"/accounts/(\w+)/workers/subdomain", path):
-            self._require(
-                token, ["Workers Scripts Read", "Workers Scripts Write"], m[1], code=10000
-            )
-            if m[1] not in self.subdomains:
-                raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
-            return {"subdomain": self.subdomains[m[1]]}
-
-        # Workers AI models (Accepted Permissions: Workers AI Read or Write). Search hides models
-        # past their planned_deprecation_date unless include_deprecated=true (then for up to three
-        # months, as the SDK's parameter documents).
-        if m := re.fullmatch(r"/accounts/(\w+)/ai/models/search", path):
-            self._require(token, ["Workers AI Read", "Workers AI Write"], m[1], code=10000)
-            return self._ai_search(query)
-        if m := re.fullmatch(r"/accounts/(\w+)/ai/models/schema", path):
-            self._require(token, ["Workers AI Read", "Workers AI Write"], m[1], code=10000)
-            schema = self.ai_schemas.get(query.get("model", ""))
-            if schema is None:  # the exact code is an assumption; the SDK acts on the status
-                raise ApiError(404, 7003, f"Model {query.get('model', '')!r} not found")
-            return schema
-
-        # KV
-        if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces/(\w+)/keys", path):
-            self._require_namespace(token, m[1], m[2], write=False)
-            return self._kv_list(query)
-        if m := re.fullmatch(r"/accounts/(\w+)/storage/kv/namespaces/(\w+)/values/(.+)", path):
-            self._require_namespace(token, m[1], m[2], write=method != "GET")
-            key = urllib.parse.unquote(m[3])
-            if method == "GET":
-                value = self.kv.get(key)
-                if value is None:
-                    raise ApiError(404, 10009, "get: 'key not found'")
-                return RawBody(value)
-            if method == "DELETE":
-                self.kv.delete(key)
-                return None
-            if method == "PUT":
-                return self._kv_put(key, query, headers, body)
+        for route in ROUTES:
+            if method in route.methods and (m := re.fullmatch(route.pattern, path)):
+                request = Request(method, token, m, query, headers, body)
+                return route, route.handler(self, request)
+        self.unrouted.append(f"{method} {path}")
         raise ApiError(
             404, 7003, f"Could not route to {path}, perhaps your object identifier is invalid?"
         )
+
+    # --- handlers (one per route in ROUTES) -------------------------------------------------
+    def _user_verify(self, r: Request):
+        if r.token.owner != "user":
+            raise ApiError(401, 1000, "Invalid API Token")
+        return self._verify(r.token)
+
+    def _account_verify(self, r: Request):
+        if r.token.owner != "account" or r.token.account != r.match[1]:
+            raise ApiError(401, 1000, "Invalid API Token")
+        return self._verify(r.token)
+
+    def _user_permission_groups(self, r: Request):
+        if not self._granted(r.token, ["API Tokens Read", "API Tokens Write"], user=True):
+            raise _unauthorized()
+        return PERMISSION_GROUPS
+
+    def _account_permission_groups(self, r: Request):
+        if not self._granted(r.token, ["Account API Tokens Read"], account=r.match[1]):
+            raise _unauthorized()
+        return PERMISSION_GROUPS
+
+    def _user_token(self, r: Request):
+        if not self._granted(r.token, ["API Tokens Read", "API Tokens Write"], user=True):
+            raise _unauthorized()
+        found = [t for t in self.tokens.values() if t.id == r.match[1] and t.owner == "user"]
+        if not found:
+            raise ApiError(404, 1003, "Token not found")
+        return found[0].details()
+
+    def _account_token(self, r: Request):
+        if not self._granted(r.token, ["Account API Tokens Read"], account=r.match[1]):
+            raise _unauthorized()
+        found = [t for t in self.tokens.values() if t.id == r.match[2] and t.owner == "account"]
+        if not found:
+            raise ApiError(404, 1003, "Token not found")
+        return found[0].details()
+
+    # Probe endpoints (Accepted Permissions as in Cloudflare's API reference).
+    def _scripts(self, r: Request):
+        self._require(
+            r.token, ["Workers Scripts Read", "Workers Scripts Write"], r.match[1], code=10000
+        )
+        return []
+
+    def _namespaces(self, r: Request):
+        self._require(
+            r.token, ["Workers KV Storage Read", "Workers KV Storage Write"], r.match[1], code=10000
+        )
+        return [
+            {"id": ns, "title": "flaregate-keys", "supports_url_encoding": True}
+            for ns, a in self.namespaces.items()
+            if a == r.match[1]
+        ]
+
+    def _gateways(self, r: Request):
+        self._require(r.token, ["AI Gateway Read", "AI Gateway Write"], r.match[1])
+        return []
+
+    def _zone(self, r: Request):
+        # Zone Details accepts far more than Zone Read (API reference, Accepted Permissions).
+        self._require_zone(r.token, ZONE_DETAILS_ACCEPTS, r.match[1])
+        return zone_details(r.match[1], self.zones[r.match[1]])
+
+    def _dns_records(self, r: Request):
+        self._require_zone(r.token, ["DNS Read", "DNS Write"], r.match[1])
+        return []
+
+    def _certificates(self, r: Request):
+        zone = r.query.get("zone_id", "")
+        self._require_zone(
+            r.token, ["SSL and Certificates Read", "SSL and Certificates Write"], zone
+        )
+        return []
+
+    def _subdomain(self, r: Request):
+        # Get Subdomain (Accepted Permissions: Workers Scripts Read or Write). The 404 for an
+        # account that has not chosen a subdomain yet is an assumption (error code included):
+        # flaregate relies on the status only.
+        account = r.match[1]
+        self._require(
+            r.token, ["Workers Scripts Read", "Workers Scripts Write"], account, code=10000
+        )
+        if account not in self.subdomains:
+            raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
+        return {"subdomain": self.subdomains[account]}
+
+    # Workers AI models (Accepted Permissions: Workers AI Read or Write). Search hides models
+    # past their planned_deprecation_date unless include_deprecated=true (then for up to three
+    # months, as the SDK's parameter documents).
+    def _ai_models_search(self, r: Request):
+        self._require(r.token, ["Workers AI Read", "Workers AI Write"], r.match[1], code=10000)
+        return self._ai_search(r.query)
+
+    def _ai_model_schema(self, r: Request):
+        self._require(r.token, ["Workers AI Read", "Workers AI Write"], r.match[1], code=10000)
+        schema = self.ai_schemas.get(r.query.get("model", ""))
+        if schema is None:  # the exact code is an assumption; the SDK acts on the status
+            raise ApiError(404, 7003, f"Model {r.query.get('model', '')!r} not found")
+        return schema
+
+    def _kv_keys(self, r: Request):
+        self._require_namespace(r.token, r.match[1], r.match[2], write=False)
+        return self._kv_list(r.query)
+
+    def _kv_value(self, r: Request):
+        self._require_namespace(r.token, r.match[1], r.match[2], write=r.method != "GET")
+        key = urllib.parse.unquote(r.match[3])
+        if r.method == "GET":
+            value = self.kv.get(key)
+            if value is None:
+                raise ApiError(404, 10009, "get: 'key not found'")
+            return RawBody(value)
+        if r.method == "DELETE":
+            self.kv.delete(key)
+            return {}
+        self._kv_put(key, r.query, r.headers, r.body)
+        return {}
 
     def _require(
         self, token: FakeToken, accepted: list[str], account: str, code: int = 9109
@@ -666,7 +720,146 @@ class FakeCloudflare:
             self.kv.put(key, value, expiration, metadata)
         except KVRefused as err:
             raise ApiError(400, 10033, str(err)) from None
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    token: FakeToken
+    match: re.Match[str]
+    query: dict[str, str]
+    headers: Any
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of the fake: what the SDK method ``sdk`` (dotted from the client) sends, and
+    the handler that answers it. The answer is validated against that method's response model."""
+
+    methods: tuple[str, ...]
+    pattern: str
+    sdk: str
+    handler: Any
+
+
+F = FakeCloudflare
+ACCOUNT_ID = r"/accounts/(\w+)"
+ROUTES: tuple[Route, ...] = (
+    Route(("GET",), r"/user/tokens/verify", "user.tokens.verify", F._user_verify),
+    Route(("GET",), ACCOUNT_ID + r"/tokens/verify", "accounts.tokens.verify", F._account_verify),
+    Route(
+        ("GET",),
+        r"/user/tokens/permission_groups",
+        "user.tokens.permission_groups.list",
+        F._user_permission_groups,
+    ),
+    Route(
+        ("GET",),
+        ACCOUNT_ID + r"/tokens/permission_groups",
+        "accounts.tokens.permission_groups.list",
+        F._account_permission_groups,
+    ),
+    Route(("GET",), r"/user/tokens/(\w+)", "user.tokens.get", F._user_token),
+    Route(("GET",), ACCOUNT_ID + r"/tokens/(\w+)", "accounts.tokens.get", F._account_token),
+    Route(("GET",), ACCOUNT_ID + r"/workers/scripts", "workers.scripts.list", F._scripts),
+    Route(("GET",), ACCOUNT_ID + r"/storage/kv/namespaces", "kv.namespaces.list", F._namespaces),
+    Route(("GET",), ACCOUNT_ID + r"/ai-gateway/gateways", "ai_gateway.list", F._gateways),
+    Route(("GET",), r"/zones/(\w+)", "zones.get", F._zone),
+    Route(("GET",), r"/zones/(\w+)/dns_records", "dns.records.list", F._dns_records),
+    Route(("GET",), r"/certificates", "origin_ca_certificates.list", F._certificates),
+    Route(("GET",), ACCOUNT_ID + r"/workers/subdomain", "workers.subdomains.get", F._subdomain),
+    # The SDK types this page's items as `object`: only the envelope and paging are checked.
+    Route(("GET",), ACCOUNT_ID + r"/ai/models/search", "ai.models.list", F._ai_models_search),
+    Route(("GET",), ACCOUNT_ID + r"/ai/models/schema", "ai.models.schema.get", F._ai_model_schema),
+    Route(
+        ("GET",),
+        ACCOUNT_ID + r"/storage/kv/namespaces/(\w+)/keys",
+        "kv.namespaces.keys.list",
+        F._kv_keys,
+    ),
+    Route(
+        ("GET",),
+        ACCOUNT_ID + r"/storage/kv/namespaces/(\w+)/values/(.+)",
+        "kv.namespaces.values.get",
+        F._kv_value,
+    ),
+    Route(
+        ("PUT",),
+        ACCOUNT_ID + r"/storage/kv/namespaces/(\w+)/values/(.+)",
+        "kv.namespaces.values.update",
+        F._kv_value,
+    ),
+    Route(
+        ("DELETE",),
+        ACCOUNT_ID + r"/storage/kv/namespaces/(\w+)/values/(.+)",
+        "kv.namespaces.values.delete",
+        F._kv_value,
+    ),
+)
+
+
+def zone_details(zone_id: str, account_id: str) -> dict[str, Any]:
+    """A zone as Zone Details returns it (the fields the SDK's Zone model requires)."""
+    return {
+        "id": zone_id,
+        "name": "example.com",
+        "account": {"id": account_id, "name": "Example account"},
+        "created_on": "2026-01-01T00:00:00Z",
+        "modified_on": "2026-01-01T00:00:00Z",
+        "activated_on": "2026-01-01T00:00:00Z",
+        "development_mode": 0,
+        "meta": {"cdn_only": False, "dns_only": False, "phishing_detected": False},
+        "name_servers": ["bob.ns.cloudflare.com", "lola.ns.cloudflare.com"],
+        "original_name_servers": [],
+        "owner": {"id": USER_ID, "type": "user"},
+        "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
+        "paused": False,
+        "status": "active",
+        "type": "full",
+    }
+
+
+def response_model(sdk: str):
+    """The pydantic model the SDK parses ``sdk``'s answer with (from the method's return
+    annotation): a page class for lists, ``ResultWrapper[T]`` for single results, None for raw
+    bytes (BinaryAPIResponse)."""
+    return _response_model(sdk)
+
+
+@functools.cache
+def _response_model(sdk: str):
+    import typing
+
+    import cloudflare
+    from cloudflare._base_client import BasePage
+    from cloudflare._response import BinaryAPIResponse
+    from cloudflare._wrappers import ResultWrapper
+
+    method: Any = cloudflare.Cloudflare(api_token="contract", base_url="http://127.0.0.1:9")
+    for part in sdk.split("."):
+        method = getattr(method, part)
+    returned = typing.get_type_hints(method)["return"]
+    if returned is BinaryAPIResponse:
         return None
+    origin = typing.get_origin(returned) or returned
+    if isinstance(origin, type) and issubclass(origin, BasePage):
+        return returned
+    return ResultWrapper[returned]
+
+
+def answer_violation(sdk: str, payload: bytes) -> str | None:
+    """Why ``payload`` does not fit ``sdk``'s response model; None when it fits."""
+    import pydantic
+
+    model = response_model(sdk)
+    if model is None:
+        return "a JSON answer where the SDK expects raw bytes"
+    try:
+        model.model_validate_json(payload, strict=True)
+    except pydantic.ValidationError as err:
+        return str(err)
+    return None
 
 
 @dataclass
@@ -709,7 +902,7 @@ def _handler(fake: FakeCloudflare):
                     }
                 )
             try:
-                result = fake.handle(self.command, path, query, self.headers, body)
+                route, result = fake.handle(self.command, path, query, self.headers, body)
             except ApiError as err:
                 self._json(
                     err.status,
@@ -724,8 +917,9 @@ def _handler(fake: FakeCloudflare):
                 return
             if isinstance(result, RawBody):
                 self._send(200, result.data, "application/octet-stream")
-            elif isinstance(result, Paged):
-                self._json(200, _ok(result.items, result.info))
+                return
+            if isinstance(result, Paged):
+                payload = _ok(result.items, result.info)
             elif isinstance(result, list):
                 info = {
                     "page": 1,
@@ -736,9 +930,12 @@ def _handler(fake: FakeCloudflare):
                 }
                 # Page-number lists end when a page comes back empty.
                 page = int(query.get("page", "1") or 1)
-                self._json(200, _ok(result if page == 1 else [], {**info, "page": page}))
+                payload = _ok(result if page == 1 else [], {**info, "page": page})
             else:
-                self._json(200, _ok(result))
+                payload = _ok(result)
+            data = json.dumps(payload).encode()
+            fake.check_answer(route, data)
+            self._send(200, data, "application/json")
 
         def _json(self, status: int, payload: Any, headers: dict | None = None) -> None:
             self._send(status, json.dumps(payload).encode(), "application/json", headers)

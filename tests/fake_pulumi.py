@@ -35,18 +35,21 @@ from tests.pulumi_mocks import run_program
 
 
 def fake_pulumi_binary(directory: Path) -> Path:
-    """An executable `pulumi` that appends {"argv", "stdin"} as a JSON line to calls.jsonl."""
+    """An executable `pulumi` that appends {"argv", "stdin", "env"} as a JSON line to
+    calls.jsonl; ``env`` holds the CLOUDFLARE_* variables it was started with (what the provider
+    it would start inherits)."""
     directory.mkdir(parents=True, exist_ok=True)
     script = directory / "pulumi"
     log = directory / "calls.jsonl"
     script.write_text(
         "#!/usr/bin/env python3\n"
-        "import json, sys\n"
+        "import json, os, sys\n"
         "if sys.argv[1:] == ['version']:\n"
         "    print('v3.272.0'); sys.exit(0)\n"
         "data = sys.stdin.read() if not sys.stdin.isatty() else None\n"
+        "env = {k: v for k, v in os.environ.items() if k.startswith('CLOUDFLARE_')}\n"
         f"with open({str(log)!r}, 'a') as f:\n"
-        "    f.write(json.dumps({'argv': sys.argv[1:], 'stdin': data}) + '\\n')\n"
+        "    f.write(json.dumps({'argv': sys.argv[1:], 'stdin': data, 'env': env}) + '\\n')\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script

@@ -1,7 +1,10 @@
 """Runs the Pulumi program under ``pulumi.runtime.set_mocks`` and records what it registers.
 
 The mocks play the providers: every resource echoes its inputs as outputs, plus the values only
-a provider computes (PEMs, the Origin CA certificate, ids), shaped like the real ones.
+a provider computes (PEMs, the Origin CA certificate, ids), shaped like the real ones. Before
+that, every provider resource's inputs are checked against the provider SDK's own input types
+(tests/provider_types.py): a run whose inputs a real provider would refuse fails, whichever test
+ran it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 from pulumi.runtime.sync_await import _sync_await
+
+from tests.provider_types import check_resource, is_checked
 
 FAKE_PEMS = {
     "tls:index/privateKey:PrivateKey": "privateKeyPem",
@@ -33,9 +38,14 @@ def kv_namespace_id(resource_name: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.violations: list[str] = []
+        self.checked = 0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
+        if is_checked(args.typ):
+            self.checked += 1
+            self.violations += check_resource(args.typ, args.inputs)
         outputs = dict(args.inputs)
         if args.typ in FAKE_PEMS:
             label = "PRIVATE KEY" if "privateKey" in args.typ else "CERTIFICATE REQUEST"
@@ -55,9 +65,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
+class ProviderInputError(AssertionError):
+    """The program passed inputs the provider's own types refuse."""
+
+
 @dataclass
 class Deployment:
     resources: list[pulumi.runtime.MockResourceArgs]
+    checked: int = 0
+    """Provider resources whose inputs were checked against the provider SDK's types."""
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
 
@@ -101,7 +117,11 @@ def run_program(config: dict[str, Any], program=None) -> Deployment:
     root = pulumi.runtime.settings.get_root_resource()
     root.outputs.clear()  # the mock stack outlives set_mocks: forget the previous run's exports
     pulumi.runtime.test(program or flaregate_program)()
-    deployment = Deployment(mocks.resources)
+    if mocks.violations:
+        raise ProviderInputError(
+            "inputs the provider's own types refuse:\n  " + "\n  ".join(mocks.violations)
+        )
+    deployment = Deployment(mocks.resources, mocks.checked)
     for name, value in root.outputs.items():
         output = pulumi.Output.from_input(value)
         deployment.outputs[name] = _sync_await(output.future())

@@ -248,7 +248,7 @@ def test_unknown_setting_suggests_the_right_one(env):
 def test_preview_reports_the_plan(env):
     result = run("preview", "--set", "customDomain=api.example.com")
     assert result.exit_code == 0, result.output
-    assert "Plan: 8 to create." in result.output
+    assert "Plan: 9 to create." in result.output  # with the workers.dev URL, turned off
     assert "up" not in env["factory"].stacks["prod"].calls
 
 

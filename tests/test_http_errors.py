@@ -88,13 +88,13 @@ def test_wrong_method_is_405_with_allow(http):
 
 
 def test_body_over_the_limit_is_413(http):
-    big = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * (70 * 1024)}]}
+    big = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * (300 * 1024)}]}
     assert_envelope(chat(http, big), 413, "request_too_large")
 
 
 def test_chunked_body_over_the_limit_is_413_without_content_length(http):
     def body():
-        for _ in range(80):
+        for _ in range(300):
             yield b"x" * 1024
 
     assert_envelope(chat(http, body()), 413, "request_too_large")

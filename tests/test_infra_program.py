@@ -124,7 +124,7 @@ def test_ai_gateway_defaults_and_the_worker_routes_through_it():
         "cacheTtl": 0,
         "cacheInvalidateOnUpdate": True,
         "rateLimitingLimit": 0,
-        "rateLimitingInterval": 60,
+        "rateLimitingInterval": 0,  # off is 0 and 0, as the provider's own example sends it
         "rateLimitingTechnique": "fixed",
     }
     assert bindings(d)["GATEWAY_ID"]["text"] == "gate"
@@ -147,6 +147,7 @@ def test_gateway_caching_and_rate_limiting_come_from_config():
     gateway = d.one(GATEWAY)
     assert gateway["aiGatewayId"] == "shared-gw"
     assert (gateway["cacheTtl"], gateway["rateLimitingLimit"]) == (300, 100)
+    assert gateway["rateLimitingInterval"] == 60
     assert gateway["rateLimitingTechnique"] == "sliding"
     assert gateway["collectLogs"] is False
 
@@ -166,7 +167,13 @@ def test_workers_dev_url_uses_the_account_subdomain():
 
 def test_custom_domain_replaces_workers_dev():
     d = run_program({"accountId": ACCOUNT, "customDomain": "api.example.com", "zoneId": ZONE})
-    assert d.of_type(SUBDOMAIN) == []
+    # Turned off explicitly: a new script gets a workers.dev URL unless told otherwise.
+    assert d.one(SUBDOMAIN) == {
+        "accountId": ACCOUNT,
+        "scriptName": "flaregate",
+        "enabled": False,
+        "previewsEnabled": False,
+    }
     assert d.one(DOMAIN) == {
         "accountId": ACCOUNT,
         "hostname": "api.example.com",
@@ -178,7 +185,7 @@ def test_custom_domain_replaces_workers_dev():
 
 def test_custom_domain_can_keep_workers_dev_too():
     d = run_program({"accountId": ACCOUNT, "customDomain": "api.example.com", "workersDev": "true"})
-    assert len(d.of_type(DOMAIN)) == 1 and len(d.of_type(SUBDOMAIN)) == 1
+    assert len(d.of_type(DOMAIN)) == 1 and d.one(SUBDOMAIN)["enabled"] is True
     assert "zoneId" not in d.one(DOMAIN)  # optional: Cloudflare finds the zone by hostname
 
 
@@ -283,7 +290,7 @@ def test_a_second_run_registers_identical_inputs():
     first, second = run_program(config), run_program(config)
     registered = [{(r.typ, r.name): r.inputs for r in d.resources} for d in (first, second)]
     assert registered[0] == registered[1]
-    assert len(registered[0]) == len(first.resources) == 14
+    assert len(registered[0]) == len(first.resources) == 15
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_token_that_cannot_read_itself_is_probed_and_edit_stays_unverified(fake)
         "Workers Scripts Write": "unverified",
         "Workers KV Storage Write": "unverified",
         "AI Gateway Write": "unverified",
-        "Zone Read": "granted",
+        "Zone Read": "unverified",  # GET /zones/{id} answers to other permissions too
         "DNS Write": "unverified",
         "SSL and Certificates Write": "unverified",
     }
@@ -162,7 +162,25 @@ def test_failing_probe_endpoint_is_unverified(fake):
         "HTTP 502"
         in next(r for r in report.rows if r.permission.api_name == "AI Gateway Write").evidence
     )
-    assert states(report)["Zone Read"] == "granted"
+    zone_read = next(r for r in report.rows if r.permission.api_name == "Zone Read")
+    assert zone_read.via == "probe" and "succeeded" in zone_read.evidence
+
+
+def test_a_zone_probe_that_succeeds_cannot_prove_zone_read(fake):
+    """GET /zones/{id} also answers to DNS, SSL and Workers permissions: this token has no Zone
+    Read, and its zone probe succeeds all the same."""
+    token = make_token([policy(ALL_DEPLOY, account_res()), policy(["DNS Write"], zone_res())])
+    report = audit(fake, token, features=["origin"])
+    zone_read = next(r for r in report.rows if r.permission.api_name == "Zone Read")
+    assert zone_read.state == "unverified"
+    assert "cannot prove Zone Read" in zone_read.evidence
+    assert f"/zones/{ZONE}" in fake.paths("GET")
+
+
+def test_a_refused_zone_probe_still_proves_zone_read_missing(fake):
+    token = make_token([policy(ALL_DEPLOY, account_res())])
+    report = audit(fake, token, features=["origin"])
+    assert states(report)["Zone Read"] == "missing"
 
 
 def test_invalid_token(fake):
@@ -177,7 +195,7 @@ def test_deny_policy_wins(fake):
     token.policies.append(policy(["DNS Write"], zone_res(), effect="deny"))
     report = audit(fake, token)
     assert states(report)["DNS Write"] == "missing" and "deny" in report.rows[4].evidence
-    assert states(report)["Zone Read"] == "granted"
+    assert states(report)["Zone Read"] == "granted"  # from the policies, not a probe
 
 
 def test_wildcards_and_nested_resources(fake):

@@ -112,9 +112,14 @@ class RunningWorker:
                 self.process.kill()
 
 
-def start_worker(script: Path, workdir: Path, vars: dict[str, str] | None = None) -> RunningWorker:
-    """Start workerd with `script` as the Worker; returns once it answers."""
+def start_worker(
+    script: Path, workdir: Path, vars: dict[str, str] | None = None, ai_module: Path | None = None
+) -> RunningWorker:
+    """Start workerd with `script` as the Worker; returns once it answers. ``ai_module``: another
+    stand-in for the Workers AI binding than flaregate/local/stand_in_ai.js (--ai-module)."""
     args = ["node", str(RUNNER), "--script", str(script)]
+    if ai_module is not None:
+        args += ["--ai-module", str(ai_module)]
     for name, value in (vars or {}).items():
         args += ["--var", f"{name}={value}"]
     stderr_path = workdir / "worker-runner.log"

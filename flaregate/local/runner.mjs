@@ -99,13 +99,13 @@ function loadFixtures(dir) {
   return fixtures;
 }
 
-// What the fake needs to answer like each model: its type, embedding size and batch limit,
-// image input and output forms (the same facts the Worker is rendered with).
+// What the fake needs to answer like each model: its type, how it reasons, embedding size and
+// batch limit, image input and output forms (the same facts the Worker is rendered with).
 function loadModelFacts() {
   const catalog = JSON.parse(readFileSync(join(here, "..", "data", "models.json"), "utf8"));
   const facts = {};
   for (const m of catalog.models) {
-    const entry = { id: m.id, type: m.type, dimensions: m.dimensions, max_batch: m.max_batch, image_input: m.image_input, image_output: m.image_output };
+    const entry = { id: m.id, type: m.type, reasoning: m.reasoning, dimensions: m.dimensions, max_batch: m.max_batch, image_input: m.image_input, image_output: m.image_output };
     // Binding values must be plain JSON: no undefined fields.
     facts[m.id] = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
   }

@@ -8,7 +8,8 @@
 // Kept ASCII: Miniflare reads wrapped-binding modules as latin1.
 //
 // What to replay is chosen by a directive in the last user message (or the embeddings text /
-// image prompt), so a test says what the "model" does without a second channel:
+// image prompt; fixture:, script:, agent: and echo also on a line of their own inside a longer user
+// message), so a test says what the "model" does without a second channel:
 //   fixture:NAME[?chunk=N&delay=MS]  replay NAME.sse when streaming, NAME.json otherwise
 //                                     (the other one when only one exists), in N-byte reads
 //   slow:COUNT:MS                     stream COUNT tokens, one every MS milliseconds
@@ -140,6 +141,7 @@ async function multipartFields(inputs) {
 }
 
 const DIRECTIVE = /^(fixture:|slow:|hang|error:|error-for:|echo$|reject-echo$|image:|script:|agent:)/;
+const LINE_DIRECTIVE = /^((fixture|script|agent):\S|echo$)/;
 
 // The directive is the latest user message that holds one: in a tool loop with emulated tools
 // the tool results arrive as later user messages.
@@ -153,7 +155,13 @@ function directiveText(inputs) {
     .filter((m) => m.role === "user")
     .map((m) => (typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text ?? "").join("") : ""))
     .map((t) => t.trim());
-  for (let i = texts.length - 1; i >= 0; i--) if (DIRECTIVE.test(texts[i])) return texts[i];
+  for (let i = texts.length - 1; i >= 0; i--) {
+    if (DIRECTIVE.test(texts[i])) return texts[i];
+    // Clients such as Claude Code wrap the prompt in context blocks: a data directive on a line
+    // of its own counts too.
+    const line = texts[i].split("\n").find((l) => LINE_DIRECTIVE.test(l));
+    if (line) return line.trim();
+  }
   return texts[texts.length - 1] ?? "";
 }
 

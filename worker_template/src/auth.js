@@ -10,10 +10,9 @@ const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
 
 export async function authenticate(request, env, settings) {
-  const header = request.headers.get("authorization") ?? "";
-  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
-  if (!match) {
-    throw new ApiError(401, "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.", {
+  const key = presentedKey(request);
+  if (!key) {
+    throw new ApiError(401, "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY' (or in the x-api-key header).", {
       code: "missing_api_key",
     });
   }
@@ -22,7 +21,7 @@ export async function authenticate(request, env, settings) {
       code: "keyring_missing",
     });
   }
-  const hash = await sha256Hex(match[1]);
+  const hash = await sha256Hex(key);
   const record = await lookupKey(env.KEYS, hash, settings.auth);
   if (!record) throw invalidKey();
   if (record.expires_at !== null && record.expires_at !== undefined) {
@@ -34,6 +33,15 @@ export async function authenticate(request, env, settings) {
     }
   }
   return { id: String(record.id), name: record.name ?? null };
+}
+
+// OpenAI clients (and Anthropic's with ANTHROPIC_AUTH_TOKEN) send `Authorization: Bearer KEY`;
+// Anthropic's SDKs with an API key, and Claude Code with ANTHROPIC_API_KEY, send `x-api-key`.
+function presentedKey(request) {
+  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "");
+  if (match) return match[1];
+  const apiKey = (request.headers.get("x-api-key") ?? "").trim();
+  return apiKey && !/\s/.test(apiKey) ? apiKey : null;
 }
 
 async function lookupKey(kv, hash, authSettings) {

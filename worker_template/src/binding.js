@@ -60,9 +60,10 @@ export function bindingError(err, modelId) {
     });
   }
   if (code === 3040) {
-    return new ApiError(429, `${upstream}. The model is out of capacity right now; retry shortly.`, {
+    // `capacity` lets an API with its own status for this (Anthropic's 529) tell it apart.
+    return Object.assign(new ApiError(429, `${upstream}. The model is out of capacity right now; retry shortly.`, {
       code: "rate_limit_exceeded", headers: { "retry-after": "5" },
-    });
+    }), { capacity: true });
   }
   // An AI Gateway rate limit (the gateway's own limit, configured per gateway) or a 429 from
   // the raw response path: the client should slow down, not see an upstream failure.

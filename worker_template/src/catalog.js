@@ -9,6 +9,14 @@ export const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
 export const ALIASES = new Map(Object.entries(CATALOG.aliases));
 export const PROVIDER_PREFIXES = ["workers-ai/", "cloudflare-workers-ai/"];
 
+// An alias ending in "*" matches every name that starts with the rest of it, so dated and future
+// names work without a catalog change: "claude-sonnet-*" takes claude-sonnet-4-5-20250929. An
+// exact alias wins over a prefix, and a longer prefix over a shorter one.
+const PREFIX_ALIASES = [...ALIASES.keys()]
+  .filter((alias) => alias.length > 1 && alias.endsWith("*"))
+  .map((alias) => ({ alias, prefix: alias.slice(0, -1).toLowerCase() }))
+  .sort((a, b) => b.prefix.length - a.prefix.length);
+
 // Unlisted models: tools are emulated (a model we know nothing about may hang on native tools),
 // reasoning tags are still stripped, limits are the smallest common ones.
 const UNLISTED_FACTS = {
@@ -45,7 +53,8 @@ export function resolveModel(name, kind) {
   for (const prefix of PROVIDER_PREFIXES) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
-  let id = ALIASES.get(bare) ?? ALIASES.get(bare.toLowerCase()) ?? bare;
+  const alias = matchAlias(bare);
+  let id = alias === null ? bare : ALIASES.get(alias);
   let facts = MODELS.get(id);
   let retired = null;
   if (facts?.deprecated) {
@@ -68,11 +77,19 @@ export function resolveModel(name, kind) {
       "model", "model_not_supported",
     );
   }
-  return { requested: name, id, facts, retired, fallbacks: CATALOG.fallbacks?.[bare] ?? [] };
+  return { requested: name, id, facts, retired, fallbacks: CATALOG.fallbacks?.[alias ?? bare] ?? [] };
+}
+
+function matchAlias(name) {
+  if (ALIASES.has(name)) return name;
+  const lower = name.toLowerCase();
+  if (ALIASES.has(lower)) return lower;
+  return PREFIX_ALIASES.find((p) => lower.startsWith(p.prefix))?.alias ?? null;
 }
 
 export function toolCapableModels() {
   return [...ALIASES.entries()]
+    .filter(([alias]) => !alias.endsWith("*"))
     .filter(([, id]) => MODELS.get(id)?.type === "chat" && MODELS.get(id)?.tools !== "none")
     .map(([alias]) => alias)
     .concat(CATALOG.models.filter((m) => m.type === "chat" && m.tools === "native").map((m) => m.id))

@@ -6,6 +6,7 @@ import { bytesToBase64 } from "./base64.js";
 import { runModel } from "./binding.js";
 import { resolveModel } from "./catalog.js";
 import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
+import { estimateTokens } from "./tokens.js";
 
 const MAX_EMBEDDING_INPUTS = 2048; // OpenAI's own per-request limit
 const EMBEDDING_CONCURRENCY = 4; // binding calls in flight at once for a large batch
@@ -26,6 +27,7 @@ export async function handleEmbeddings(ctx) {
 
   const vectors = results.flatMap((r) => r.vectors);
   const reported = results.every((r) => r.promptTokens !== null) ? results.reduce((sum, r) => sum + r.promptTokens, 0) : null;
+  // Workers AI embeddings report no token count: estimated, and the response says so.
   const promptTokens = reported ?? texts.reduce((sum, text) => sum + estimateTokens(text), 0);
   const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
   ctx.log.usage = { prompt_tokens: promptTokens, completion_tokens: 0 };
@@ -124,14 +126,6 @@ async function embedBatch(ctx, model, texts) {
 function isNumberArray(value) {
   return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === "number" && Number.isFinite(v));
 }
-
-// Workers AI embeddings report no token count. The estimate is UTF-8 bytes / 4, about what
-// BPE tokenizers average on English text; the response says so in x-flaregate-usage.
-function estimateTokens(text) {
-  return Math.max(1, Math.ceil(EMBEDDING_ENCODER.encode(text).length / 4));
-}
-
-const EMBEDDING_ENCODER = new TextEncoder();
 
 function shorten(vector, dimensions) {
   if (!dimensions || dimensions >= vector.length) return vector;

@@ -17,6 +17,7 @@ export class CompletionNormalizer {
     this.toolNames = new Set(toolNames);
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
     this.stopped = false; // a stop sequence was reached: everything after it is dropped
+    this.stopSequence = null; // which one (Anthropic's stop_sequence names it)
     this.maxTokens = maxTokens;
     this.controlFilter = new ControlTokenFilter();
     this.reasoningControlFilter = new ControlTokenFilter();
@@ -174,9 +175,10 @@ export class CompletionNormalizer {
   emitText(text, parts) {
     if (this.stopped) return;
     if (this.stopFilter) {
-      const { text: kept, stopped } = this.stopFilter.push(text);
+      const { text: kept, stopped, sequence } = this.stopFilter.push(text);
       text = kept;
       this.stopped = stopped;
+      if (stopped) this.stopSequence = sequence;
     }
     if (!text) return;
     this.textSeen = true;
@@ -278,7 +280,7 @@ export class CompletionNormalizer {
       if (!call.args) parts.push({ type: "tool_args", index, text: "{}" });
     });
     if (this.usage) parts.push({ type: "usage", usage: this.usage });
-    parts.push({ type: "finish", reason: this.finishReason() });
+    parts.push({ type: "finish", reason: this.finishReason(), stopSequence: this.stopSequence });
     return parts;
   }
 
@@ -326,13 +328,17 @@ class StopSequenceFilter {
   push(text) {
     const buf = this.held + text;
     let cut = -1;
+    let sequence = null;
     for (const seq of this.sequences) {
       const at = buf.indexOf(seq);
-      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+      if (at !== -1 && (cut === -1 || at < cut)) {
+        cut = at;
+        sequence = seq;
+      }
     }
     if (cut !== -1) {
       this.held = "";
-      return { text: buf.slice(0, cut), stopped: true };
+      return { text: buf.slice(0, cut), stopped: true, sequence };
     }
     let keep = 0;
     for (const seq of this.sequences) {

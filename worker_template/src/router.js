@@ -1,6 +1,8 @@
 // The Worker's entry point: route -> CORS preflight -> auth -> handler, one JSON log line per
 // request, an x-request-id on every response, and one place where unexpected errors become a
-// 500 in OpenAI's envelope instead of an unhandled exception.
+// 500 in OpenAI's envelope (Anthropic's on its routes) instead of an unhandled exception.
+import { handleCountTokens, handleMessages } from "./anthropic.js";
+import { anthropicErrorResponse } from "./anthropic_encode.js";
 import { authenticate } from "./auth.js";
 import { VERSION } from "./build.js";
 import { handleChatCompletions } from "./chat.js";
@@ -19,6 +21,10 @@ const ROUTES = [
   { path: "/v1/responses", prefix: true, methods: { GET: handleRetrieveResponse, DELETE: handleDeleteResponse } },
   { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
   { path: "/v1/images/generations", methods: { POST: handleImageGenerations } },
+  // Anthropic's Messages API (Claude Code calls /v1/messages?beta=true: the query is ignored).
+  // `errors` renders every error on the route, auth and body parsing included, in its envelope.
+  { path: "/v1/messages", methods: { POST: handleMessages }, errors: anthropicErrorResponse },
+  { path: "/v1/messages/count_tokens", methods: { POST: handleCountTokens }, errors: anthropicErrorResponse },
   { path: "/v1/models", methods: { GET: handleListModels } },
   // /v1/models/{id}: ids contain slashes (@cf/meta/...), so the rest of the path is the id.
   { path: "/v1/models", prefix: true, methods: { GET: handleRetrieveModel } },
@@ -43,6 +49,7 @@ async function handleRequest(request, env, ctx) {
   const url = new URL(request.url);
   const found = findRoute(url.pathname);
   ctx.log.route = found ? found.route.path : url.pathname;
+  if (found?.route.errors) ctx.renderError = found.route.errors;
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
     throw new ApiError(404, `Unknown request URL: ${request.method} ${url.pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
@@ -72,6 +79,7 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
+      renderError: null, // the route's own error renderer, if it has one
     };
     let response;
     let errorCode = null;
@@ -83,7 +91,7 @@ export default {
         err = new ApiError(500, "The gateway hit an internal error. Retry; if it persists, report it with the x-request-id.", { code: "internal_error" });
       }
       errorCode = err.code ?? err.type;
-      response = err.toResponse();
+      response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
     const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
