@@ -171,6 +171,17 @@ def test_dev_serves_the_worker_to_the_openai_sdk_and_ctrl_c_stops_everything(
         root = dev.base_url.removesuffix("/v1")
         has_messages = status_of(f"{root}/v1/messages") != 404
         assert ("ANTHROPIC_BASE_URL" in dev.banner) == has_messages
+        if has_messages:  # what the pasted ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY give
+            import anthropic
+
+            base = re.search(r"ANTHROPIC_BASE_URL=(\S+) ANTHROPIC_API_KEY=(\S+)", dev.banner)
+            claude = anthropic.Anthropic(base_url=base[1], api_key=base[2], max_retries=0)
+            message = claude.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "Hi"}],
+            )
+            assert message.content[0].text.startswith("Hello from @cf/")
 
         started = process_tree(dev.process.pid)
         assert len(started) >= 3  # flaregate, node (the runner), workerd
@@ -192,7 +203,7 @@ def test_dev_serves_the_worker_to_the_openai_sdk_and_ctrl_c_stops_everything(
     # the one /v1/messages line is this test's own.
     log = "".join(dev.stdout)
     assert log.count('"route":"/v1/chat/completions"') == 2
-    assert log.count('"route":"/v1/messages"') == 1
+    assert log.count('"route":"/v1/messages"') == (2 if has_messages else 1)
 
 
 def test_the_key_ring_is_kept_between_runs_unless_fresh(installed, cache_dir, tmp_path):

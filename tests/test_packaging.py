@@ -145,9 +145,9 @@ def test_the_installed_program_deploys_the_worker_render_writes(installed, tmp_p
     script = textwrap.dedent(
         f"""
         import hashlib, json, sys
-        sys.path.append({str(REPO / "tests")!r})  # after site-packages: flaregate is the wheel's
+        sys.path.append({str(REPO)!r})  # for tests/; after site-packages: flaregate is the wheel's
         import flaregate.infra.program
-        from pulumi_mocks import run_program
+        from tests.pulumi_mocks import run_program
         d = run_program({{"accountId": {ACCOUNT!r}}})
         content = d.one("cloudflare:index/workersScript:WorkersScript")["content"]
         print(json.dumps({{"program": flaregate.infra.program.__file__,
