@@ -107,10 +107,12 @@ from .cli_doctor import doctor  # noqa: E402
 from .cli_keys import keys, rotate_key  # noqa: E402
 from .cli_models import models  # noqa: E402
 from .cli_token import check_token  # noqa: E402
+from .cli_usage import usage  # noqa: E402
 
 main.add_command(keys)
 main.add_command(rotate_key)
 main.add_command(check_token)
+main.add_command(usage)
 main.add_command(doctor)
 main.add_command(models)
 

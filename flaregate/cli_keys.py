@@ -1,4 +1,4 @@
-"""`flaregate keys create|list|revoke` and `flaregate rotate-key`: the Worker's API keys."""
+"""`flaregate keys create|list|update|revoke` and `flaregate rotate-key`: the Worker's API keys."""
 
 from __future__ import annotations
 
@@ -40,6 +40,56 @@ def _duration(text: str | None, option: str) -> timedelta | None:
         raise click.BadParameter(str(err), param_hint=option) from None
 
 
+def _models(text: str | None) -> tuple[str, ...] | None:
+    """--models a,b,c -> ("a", "b", "c"); empty items are dropped."""
+    if text is None:
+        return None
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if any(any(c.isspace() for c in name) for name in names):
+        raise click.BadParameter(
+            "model names contain no spaces; separate them with commas, e.g. "
+            "--models gpt-4o-mini,@cf/meta/*",
+            param_hint="--models",
+        )
+    return names
+
+
+def _limits_option_values(models, rpm, tokens_per_day):
+    from .keyring import KeyLimits
+
+    return KeyLimits(models=_models(models), rpm=rpm, tokens_per_day=tokens_per_day)
+
+
+def models_option(func):
+    return click.option(
+        "--models",
+        default=None,
+        metavar="LIST",
+        help="Comma-separated models the key may call: aliases, catalog ids, origin/<name>, or a "
+        "prefix ending in * (e.g. gpt-4o-mini,@cf/meta/*). Default: every model.",
+    )(func)
+
+
+def rpm_option(func):
+    return click.option(
+        "--rpm",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="At most N requests in any rolling 60 s, across all locations. Default: no limit.",
+    )(func)
+
+
+def tokens_option(func):
+    return click.option(
+        "--tokens-per-day",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="At most N prompt + completion tokens per UTC day. Default: no limit.",
+    )(func)
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
@@ -70,6 +120,8 @@ def keys() -> None:
 
     \b
         flaregate keys create --name laptop --expires 90d
+        flaregate keys create --name ci --models gpt-4o-mini,@cf/meta/* --rpm 60
+        flaregate keys update 1a2b3c4d5e6f --tokens-per-day 200000
         flaregate keys list --stack staging
         flaregate keys revoke 1a2b3c4d5e6f
     """
@@ -83,26 +135,33 @@ def keys() -> None:
     metavar="DURATION",
     help="Lifetime such as 90d, 24h, 2w (default: never).",
 )
+@models_option
+@rpm_option
+@tokens_option
 @account_option
 @namespace_option
 @stack_option(KEYS_STACK_HELP)
 @json_option
 @config_option
-def create_key(config, name, expires, account_id, namespace_id, stack, as_json) -> None:
-    """Create an API key and print it once.
+def create_key(
+    config, name, expires, models, rpm, tokens_per_day, account_id, namespace_id, stack, as_json
+) -> None:
+    """Create an API key and print it once. Limits are optional (docs/keys.md).
 
     Example usage:
 
     \b
         flaregate keys create --name laptop --expires 90d
+        flaregate keys create --name ci --models gpt-4o-mini,@cf/meta/* --rpm 60 --tokens-per-day 200000
         KEY=$(flaregate keys create --name ci --json | jq -r .key)
     """
     lifetime = _duration(expires, "--expires")
+    limits = _limits_option_values(models, rpm, tokens_per_day)
     ring = _keyring(config, account_id, namespace_id, stack)
-    new = ring.create(name, expires_at=ring.clock() + lifetime if lifetime else None)
+    new = ring.create(name, expires_at=ring.clock() + lifetime if lifetime else None, limits=limits)
     record = new.entry.record
     if as_json:
-        echo_json({"key": new.key, **record.metadata()})
+        echo_json({"key": new.key, **new.entry.as_json(ring.clock())})
         return
     _show_new_key(
         new.key,
@@ -110,8 +169,73 @@ def create_key(config, name, expires, account_id, namespace_id, stack, as_json) 
             f"id       {record.id}",
             f"name     {record.name}",
             f"expires  {_when(record.expires_at)}",
+            f"limits   {record.limits.describe()}",
         ],
     )
+
+
+@keys.command("update")
+@click.argument("key_id")
+@models_option
+@click.option("--all-models", is_flag=True, help="Remove the model allowlist.")
+@rpm_option
+@click.option("--no-rpm", is_flag=True, help="Remove the rate limit.")
+@tokens_option
+@click.option("--no-token-limit", is_flag=True, help="Remove the daily token budget.")
+@account_option
+@namespace_option
+@stack_option(KEYS_STACK_HELP)
+@json_option
+@config_option
+def update_key(
+    config,
+    key_id,
+    models,
+    all_models,
+    rpm,
+    no_rpm,
+    tokens_per_day,
+    no_token_limit,
+    account_id,
+    namespace_id,
+    stack,
+    as_json,
+) -> None:
+    """Change a key's limits; the options not given stay as they are. The key itself, its usage
+    so far and its expiry do not change.
+
+    Example usage:
+
+    \b
+        flaregate keys update 1a2b3c4d5e6f --models gpt-4o-mini,@cf/meta/* --rpm 60
+        flaregate keys update 1a2b3c4d5e6f --all-models --no-rpm --no-token-limit
+    """
+    changes: dict = {}
+    for value, clear, field, option, clear_option in (
+        (_models(models), all_models, "models", "--models", "--all-models"),
+        (rpm, no_rpm, "rpm", "--rpm", "--no-rpm"),
+        (tokens_per_day, no_token_limit, "tokens_per_day", "--tokens-per-day", "--no-token-limit"),
+    ):
+        if value is not None and clear:
+            raise click.UsageError(f"{option} and {clear_option} contradict each other; give one")
+        if clear or value is not None:
+            changes[field] = value  # None when cleared: unlimited
+    if not changes:
+        raise click.UsageError(
+            "nothing to change: give --models/--all-models, --rpm/--no-rpm or "
+            "--tokens-per-day/--no-token-limit"
+        )
+    ring = _keyring(config, account_id, namespace_id, stack)
+    entry = ring.update_limits(key_id, **changes)
+    note = (
+        f"Takes effect within the Worker's key cache time ({config.auth_cache_seconds} s) once "
+        "KV has propagated the change (up to about 60 s)."
+    )
+    if as_json:
+        echo_json({"key": entry.as_json(ring.clock()), "note": note})
+        return
+    click.echo(f"Updated key {entry.id} ({entry.record.name}): {entry.record.limits.describe()}.")
+    click.echo(note)
 
 
 @keys.command("list")
@@ -121,7 +245,7 @@ def create_key(config, name, expires, account_id, namespace_id, stack, as_json) 
 @json_option
 @config_option
 def list_keys(config, account_id, namespace_id, stack, as_json) -> None:
-    """List keys: id, name, created, expires, status. Never the keys themselves.
+    """List keys: id, name, created, expires, status, limits. Never the keys themselves.
 
     Example usage:
 
@@ -144,13 +268,14 @@ def list_keys(config, account_id, namespace_id, stack, as_json) -> None:
     if not entries:
         console.print("No keys yet. Create one with `flaregate keys create --name NAME`.")
     else:
-        table = Table("ID", "Name", "Created", "Expires", "Status")
+        table = Table("ID", "Name", "Created", "Expires", "Status", "Limits")
         for e in entries:
             r = e.record
             status = status_of(r, now)
             if r.rotated_to:
                 status += f" (replaced by {r.rotated_to})"
-            table.add_row(r.id, r.name, _when(r.created_at), _when(r.expires_at), status)
+            limits = "none" if r.limits.unlimited else r.limits.describe()
+            table.add_row(r.id, r.name, _when(r.created_at), _when(r.expires_at), status, limits)
         console.print(table)
     if ring.unreadable:
         Console(stderr=True).print(
@@ -252,6 +377,9 @@ def rotate_key(config, key_id, grace, expires, account_id, namespace_id, stack, 
         f"id       {new.id}  (replaces {old.id})",
         f"name     {new.name}",
         f"expires  {_when(new.expires_at)}",
+        "limits   none"
+        if new.limits.unlimited
+        else f"limits   {new.limits.describe()} (its counters continue the old key's)",
         "",
         f"The old key {old.id} keeps working until {_when(old.expires_at)} "
         f"({format_duration(old.expires_at - ring.clock())} from now): switch your clients before then.",

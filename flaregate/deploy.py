@@ -647,13 +647,18 @@ def stack_outputs(deployer: Deployer, *, reveal: bool = False) -> dict[str, Any]
 
 def deployed_keyring(stack: str) -> dict[str, str | None]:
     """The key ring of a deployed stack, from its outputs: ``account_id`` (accountId) and
-    ``namespace_id`` (kvNamespaceId). For `flaregate keys --stack` (never installs Pulumi, never
-    creates a stack); raises NotDeployedError when the stack has no deployment."""
+    ``namespace_id`` (kvNamespaceId), and ``gateway_id`` (gatewayId, None without a gateway) for
+    `flaregate usage`. For `flaregate keys --stack` (never installs Pulumi, never creates a
+    stack); raises NotDeployedError when the stack has no deployment."""
     from rich.console import Console
 
     deployer = Deployer(StackOptions(stack=stack), Console(stderr=True), install_cli=False)
     outputs = stack_outputs(deployer)
-    return {"account_id": outputs.get("accountId"), "namespace_id": outputs.get("kvNamespaceId")}
+    return {
+        "account_id": outputs.get("accountId"),
+        "namespace_id": outputs.get("kvNamespaceId"),
+        "gateway_id": outputs.get("gatewayId") or None,
+    }
 
 
 # --- health and certificates -----------------------------------------------------------------

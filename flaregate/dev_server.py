@@ -180,8 +180,9 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
     node = find_node()
     packages = ensure_packages(remote, say, node)
     state = options.state_dir.resolve()
-    if options.fresh and (state / "kv").exists():
-        shutil.rmtree(state / "kv")
+    if options.fresh:  # the key ring and what is kept per key (limits) go together
+        for kept in ("kv", "do"):
+            shutil.rmtree(state / kept, ignore_errors=True)
     worker_dir = state / "worker"
     write_bundle(options.config, worker_dir)
 

@@ -1,16 +1,20 @@
 """The key ring: API keys for the Worker, stored as SHA-256 records in its KEYS KV namespace.
 
 The record format is docs/keys.md: KV key ``key:<sha256 hex of the full API key>``, value
-``{"id", "name", "created_at", "expires_at"}``. The same fields go into the entry's KV
-*metadata*, so listing reads one page of names per 1000 keys and no values. Every write goes
-through the Cloudflare API (``client.kv.namespaces.values.update``), the plaintext key is
-returned once and never stored, logged or put in an exception.
+``{"id", "name", "created_at", "expires_at"}`` plus, only when set, the key's limits
+``models``, ``rpm``, ``tokens_per_day`` and its ``limit_group``. The same fields go into the
+entry's KV *metadata*, so listing reads one page of names per 1000 keys and no values. Every
+write goes through the Cloudflare API (``client.kv.namespaces.values.update``), the plaintext
+key is returned once and never stored, logged or put in an exception.
 
 Rotation is ordered so that an interruption at any point leaves a working key:
 
 1. write the new key (metadata ``rotated_from``: the old id);
 2. rewrite the old record with ``expires_at = now + grace`` (metadata ``rotated_to``: the new id);
 3. hand the new key to the caller.
+
+The new key inherits the old key's limits and its limit group, so it continues the old key's
+rate window and daily token budget (the Worker's counters are per limit group).
 
 A new key is shown only after step 2 succeeded, so a new entry whose old key does not point at
 it was never shown to anyone: the next run deletes it. Step 2 only ever shortens a key's life.
@@ -44,6 +48,8 @@ KV_PROPAGATION_SECONDS = 60
 """KV writes and deletes reach every location within about a minute (Cloudflare KV docs)."""
 MAX_NAME_LENGTH = 100
 """KV metadata is limited to 1024 bytes; names are labels, so keep them short."""
+KV_METADATA_LIMIT = 1024
+"""Cloudflare KV refuses metadata larger than this (serialized JSON bytes)."""
 
 Clock = Callable[[], datetime]
 
@@ -95,6 +101,84 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class KeyLimits:
+    """A key's optional limits (docs/keys.md); None everywhere means unlimited.
+
+    ``models``: names the key may call (aliases, catalog ids, ``origin/<name>``, or a prefix
+    ending in ``*``). ``rpm``: requests in any rolling 60 s. ``tokens_per_day``: prompt +
+    completion tokens per UTC day.
+    """
+
+    models: tuple[str, ...] | None = None
+    rpm: int | None = None
+    tokens_per_day: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.models is not None:
+            cleaned = tuple(m.strip() for m in self.models)
+            if not all(cleaned):  # the Worker's rule too: an empty name is a broken record
+                raise KeyringError(
+                    "model names cannot be empty; separate them with commas, e.g. "
+                    "--models gpt-4o-mini,@cf/meta/*"
+                )
+            object.__setattr__(self, "models", cleaned)
+        for name in ("rpm", "tokens_per_day"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise KeyringError(f"{name} must be a whole number")
+            if value is not None and value < 0:
+                raise KeyringError(f"{name} cannot be negative")
+
+    @property
+    def unlimited(self) -> bool:
+        return self.models is None and self.rpm is None and self.tokens_per_day is None
+
+    def fields(self) -> dict[str, Any]:
+        """The record fields for the limits that are set (none for an unlimited key)."""
+        out: dict[str, Any] = {}
+        if self.models is not None:
+            out["models"] = list(self.models)
+        if self.rpm is not None:
+            out["rpm"] = self.rpm
+        if self.tokens_per_day is not None:
+            out["tokens_per_day"] = self.tokens_per_day
+        return out
+
+    def describe(self) -> str:
+        """One line for humans: "models gpt-4o-mini, @cf/meta/*; 60 rpm; 200000 tokens/day"."""
+        parts = [
+            "all models" if self.models is None else "models " + (", ".join(self.models) or "none"),
+            "no rate limit" if self.rpm is None else f"{self.rpm} rpm",
+            "no token limit"
+            if self.tokens_per_day is None
+            else f"{self.tokens_per_day} tokens/day",
+        ]
+        return "; ".join(parts)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> KeyLimits | None:
+        """The limits in a record; None when a field is malformed (the Worker refuses such a
+        record, since ignoring a limit would make the key unlimited)."""
+        models = data.get("models")
+        if models is not None and (
+            not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)
+        ):
+            return None
+        numbers = {}
+        for name in ("rpm", "tokens_per_day"):
+            value = data.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                return None
+            numbers[name] = value
+        try:
+            return cls(models=tuple(models) if models is not None else None, **numbers)
+        except KeyringError:
+            return None
+
+
+@dataclass(frozen=True)
 class KeyRecord:
     """One key as the Worker sees it (docs/keys.md), plus the rotation links flaregate keeps
     in the entry's metadata."""
@@ -107,15 +191,23 @@ class KeyRecord:
     """Set on a key made by rotate-key: the id of the key it replaces."""
     rotated_to: str | None = None
     """Set on a key retired by rotate-key: the id of its successor."""
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    """What the key may call and how much (all unlimited by default)."""
+    limit_group: str | None = None
+    """Whose counters the key uses; None: its own id. rotate-key sets it on the new key."""
 
     def value(self) -> dict[str, Any]:
-        """The KV value, exactly the documented fields."""
-        return {
+        """The KV value: the documented fields, the limits only when set."""
+        value: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "created_at": _iso(self.created_at),
             "expires_at": _iso(self.expires_at),
         }
+        value.update(self.limits.fields())
+        if self.limit_group:
+            value["limit_group"] = self.limit_group
+        return value
 
     def metadata(self) -> dict[str, Any]:
         meta = self.value()
@@ -135,6 +227,10 @@ class KeyRecord:
             expires = _parse_time(data.get("expires_at"))
         except ValueError:
             return None
+        limits = KeyLimits.from_mapping(data)
+        if limits is None:
+            return None
+        group = data.get("limit_group")
         return cls(
             id=str(data["id"]),
             name=str(data.get("name") or ""),
@@ -142,6 +238,8 @@ class KeyRecord:
             expires_at=expires,
             rotated_from=data.get("rotated_from"),
             rotated_to=data.get("rotated_to"),
+            limits=limits,
+            limit_group=str(group) if group else None,
         )
 
     def expired(self, now: datetime) -> bool:
@@ -162,8 +260,13 @@ class KeyEntry:
 
     def as_json(self, now: datetime) -> dict[str, Any]:
         """What `keys list --json` prints: never the key, never its hash."""
+        limits = self.record.limits
         return {
             **self.record.metadata(),
+            # Always present (null: unlimited), so scripts need not guess.
+            "models": list(limits.models) if limits.models is not None else None,
+            "rpm": limits.rpm,
+            "tokens_per_day": limits.tokens_per_day,
             "status": status_of(self.record, now),
         }
 
@@ -273,6 +376,8 @@ class Keyring:
         *,
         expires_at: datetime | None = None,
         rotated_from: str | None = None,
+        limits: KeyLimits | None = None,
+        limit_group: str | None = None,
     ) -> NewKey:
         """Make a key, store its record, return the plaintext (the only copy)."""
         name = name.strip()
@@ -293,9 +398,26 @@ class Keyring:
             created_at=now.replace(microsecond=0),
             expires_at=expires_at,
             rotated_from=rotated_from,
+            limits=limits or KeyLimits(),
+            limit_group=limit_group,
         )
         entry = self._write(kv_key_for(key), record, "writing the new key")
         return NewKey(key, entry)
+
+    def update_limits(self, key_id: str, **changes: Any) -> KeyEntry:
+        """Change some of a key's limits (``models``, ``rpm``, ``tokens_per_day``; None removes
+        that limit). The Worker sees the change within KV propagation plus its key cache."""
+        unknown = set(changes) - {"models", "rpm", "tokens_per_day"}
+        if unknown:
+            raise KeyringError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        if not changes:
+            raise KeyringError(
+                "nothing to change: give --models/--all-models, --rpm/--no-rpm or "
+                "--tokens-per-day/--no-token-limit"
+            )
+        entry = self.find(key_id)
+        updated = replace(entry.record, limits=replace(entry.record.limits, **changes))
+        return self._write(entry.kv_key, updated, f"updating the limits of key {key_id}")
 
     def revoke(self, key_id: str) -> KeyEntry:
         """Delete a key's entry. The Worker stops accepting it within KV propagation plus its
@@ -371,7 +493,14 @@ class Keyring:
             )
             expires_at = now + lifetime if lifetime else None
         # Step 1: the new key is valid before the old one is touched.
-        new = self.create(old.record.name, expires_at=expires_at, rotated_from=old.id)
+        # The new key continues the old key's counters: a rotation never resets a budget.
+        new = self.create(
+            old.record.name,
+            expires_at=expires_at,
+            rotated_from=old.id,
+            limits=old.record.limits,
+            limit_group=old.record.limit_group or old.id,
+        )
         # Step 2: the old key gets its end. Never extend it: keep an earlier expiry.
         end = (now + grace).replace(microsecond=0)
         if old.record.expires_at is not None and old.record.expires_at < end:
@@ -422,7 +551,13 @@ class Keyring:
             # (plus a minute of margin for clock skew between this machine and Cloudflare)
             floor = int(self.clock().timestamp()) + KV_MIN_EXPIRATION_SECONDS + 60
             expiration = max(int(record.expires_at.timestamp()), floor)
-        kwargs: dict[str, Any] = {"metadata": record.metadata()}
+        metadata = record.metadata()
+        if len(json.dumps(metadata)) > KV_METADATA_LIMIT:
+            raise KeyringError(
+                f"the key's record is too large for KV metadata ({KV_METADATA_LIMIT} bytes): "
+                "list fewer models, e.g. a prefix such as @cf/meta/* instead of each model"
+            )
+        kwargs: dict[str, Any] = {"metadata": metadata}
         if expiration is not None:
             kwargs["expiration"] = expiration
         try:

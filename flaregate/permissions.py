@@ -36,6 +36,7 @@ FEATURES: dict[str, str] = {
     "gateway": "the AI Gateway every model call goes through (logs, caching, rate limits)",
     "custom_domain": "serving the API on your own hostname instead of workers.dev",
     "origin": "an origin server behind Cloudflare: its DNS record and Origin CA certificate",
+    "usage": "`flaregate usage`: per-key requests, tokens and cost read from the AI Gateway's logs",
     "models_sync": "`flaregate models sync`: reading your account's Workers AI model list and "
     "each text model's schema (read only; a token with just this permission is enough)",
 }
@@ -208,6 +209,27 @@ PERMISSIONS: tuple[Permission, ...] = (
         ),
     ),
     Permission(
+        api_name="AI Gateway Read",
+        scope="account",
+        category="developer_platform",
+        category_verified=False,
+        dashboard_name="AI Gateway",
+        access="Read",
+        template_key="ai_gateway",
+        template_key_documented=False,
+        needed_by={
+            "usage": "read the gateway's request logs (List Gateway Logs accepts AI Gateway Read "
+            "or Write) for `flaregate usage`",
+        },
+        probe=Probe(
+            "GET",
+            "/accounts/{account_id}/ai-gateway/gateways",
+            {"per_page": "5"},
+            sdk="ai_gateway.list",
+            sdk_args={"account_id": "{account_id}", "per_page": 5},
+        ),
+    ),
+    Permission(
         api_name="Workers AI Read",
         scope="account",
         category="ai_and_machine_learning",
@@ -313,7 +335,10 @@ def needed_for(features: list[str] | tuple[str, ...]) -> list[Permission]:
 
         raise ConfigError(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(FEATURES)}")
     wanted = {"core", *features}
-    return [p for p in PERMISSIONS if wanted & set(p.needed_by)]
+    chosen = [p for p in PERMISSIONS if wanted & set(p.needed_by)]
+    # An Edit grant includes Read: asking for both would put one group twice on the token.
+    edits = {p.read_name for p in chosen if p.access == "Edit"}
+    return [p for p in chosen if not (p.access == "Read" and p.api_name in edits)]
 
 
 def permissions_markdown() -> str:

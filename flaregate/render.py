@@ -67,8 +67,18 @@ def render_worker(config: WorkerConfig) -> str:
 
 
 def render_wrangler_toml(config: WorkerConfig) -> str:
+    from . import durable_objects
+
     template = _environment().get_template("wrangler.toml.j2")
-    return template.render(config=config, main=MAIN_MODULE, version=__version__)
+    objects = {
+        "binding": durable_objects.LIMITER_BINDING,
+        "class_name": durable_objects.LIMITER_CLASS,
+        "tag": durable_objects.MIGRATION_TAG,
+        "sqlite_classes": durable_objects.sqlite_classes(),
+    }
+    return template.render(
+        config=config, main=MAIN_MODULE, version=__version__, durable_objects=objects
+    )
 
 
 def render(config: WorkerConfig) -> RenderedWorker:

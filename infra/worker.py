@@ -1,7 +1,8 @@
 """The Worker: the rendered script with its bindings, and the URL it answers on.
 
 ``content`` is exactly :func:`flaregate.render.render_worker` for the stack's WorkerConfig, the
-file ``flaregate render`` writes. Bindings: ``AI`` (Workers AI), ``KEYS`` (the key ring), plain
+file ``flaregate render`` writes. Bindings: ``AI`` (Workers AI), ``KEYS`` (the key ring),
+``KEY_LIMITER`` (the per-key limits' Durable Object, created by the script's migration), plain
 text vars that mirror the rendered settings (the Worker reads them as overrides, see
 worker_template/src/settings.js, so the dashboard shows them and an operator can tune them), and
 ``secret_text`` for secrets, passed as Pulumi secrets so they are encrypted in the state.
@@ -14,6 +15,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from flaregate import durable_objects
 from flaregate.config import WorkerConfig
 from flaregate.render import MAIN_MODULE, render_worker
 
@@ -61,6 +63,11 @@ class Worker(pulumi.ComponentResource):
         bindings: list[dict] = [
             {"name": "AI", "type": "ai"},
             {"name": "KEYS", "type": "kv_namespace", "namespace_id": args["kv_namespace_id"]},
+            {
+                "name": durable_objects.LIMITER_BINDING,
+                "type": "durable_object_namespace",
+                "class_name": durable_objects.LIMITER_CLASS,
+            },
             {"name": "GATEWAY_ID", "type": "plain_text", "text": args["gateway_id"] or ""},
         ]
         bindings += [
@@ -79,6 +86,12 @@ class Worker(pulumi.ComponentResource):
             main_module=MAIN_MODULE,
             compatibility_date=config.compatibility_date,
             bindings=bindings,
+            # Same tag on every deploy: see flaregate/durable_objects.py for why that migrates an
+            # older Worker once and is a no-op afterwards.
+            migrations={
+                "new_tag": durable_objects.MIGRATION_TAG,
+                "new_sqlite_classes": durable_objects.sqlite_classes(),
+            },
             observability={"enabled": True, "head_sampling_rate": 1},
             opts=child,
         )

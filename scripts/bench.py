@@ -6,6 +6,8 @@
    takes 50 ms.
 3. Rendered bundle size (raw and gzip).
 4. CPU of the stream transform per 1,000 tokens vs an identity transform (scripts/bench_stream_cpu.mjs).
+5. A key with limits (rpm and tokens_per_day, so every request asks its KeyLimiter Durable Object
+   and reports tokens) vs a key without: the added p50 latency and the request-rate ratio.
 
     bash scripts/bench            # after `bash scripts/test` has set up .venv and node_modules
 """
@@ -13,7 +15,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -85,6 +89,15 @@ def main() -> None:
     try:
         key = proxy.add_key(name="bench")
         auth = {"authorization": f"Bearer {key}"}
+        limited = "sk-fg-" + secrets.token_urlsafe(32)  # limits high enough never to refuse
+        record = {
+            "id": "benchlimited",
+            "name": "bench-limited",
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+        record.update(expires_at=None, rpm=10**9, tokens_per_day=10**15)
+        proxy.kv_put(f"key:{hashlib.sha256(limited.encode()).hexdigest()}", json.dumps(record))
+        limited_auth = {"authorization": f"Bearer {limited}"}
         chat = {
             "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
             "messages": [{"role": "user", "content": "fixture:llama-3.1-8b-native-text"}],
@@ -92,7 +105,8 @@ def main() -> None:
         floor_body = {**chat, "model": "@cf/meta/llama-3.1-8b-instruct-fp8"}
         load(f"{proxy.base_url}/chat/completions", auth, chat, 80)  # warm up both
         load(floor.url, {}, floor_body, 80)
-        results = {"flaregate": ([], []), "floor": ([], [])}
+        load(f"{proxy.base_url}/chat/completions", limited_auth, chat, 80)
+        results = {"flaregate": ([], []), "floor": ([], []), "limited": ([], [])}
         for _ in range(BLOCKS):  # interleaved blocks: a noisy minute hits both sides
             rps, lat = load(f"{proxy.base_url}/chat/completions", auth, chat, REQUESTS // BLOCKS)
             results["flaregate"][0].append(rps)
@@ -100,6 +114,10 @@ def main() -> None:
             rps, lat = load(floor.url, {}, floor_body, REQUESTS // BLOCKS)
             results["floor"][0].append(rps)
             results["floor"][1].extend(lat)
+            url = f"{proxy.base_url}/chat/completions"
+            rps, lat = load(url, limited_auth, chat, REQUESTS // BLOCKS)
+            results["limited"][0].append(rps)
+            results["limited"][1].extend(lat)
         slow = {
             "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
             "messages": [{"role": "user", "content": "slow:3:50"}],
@@ -146,6 +164,12 @@ def main() -> None:
             "flaregate_ms": round(ttft_proxy, 1),
             "floor_ms": round(ttft_floor, 1),
             "ratio": round(ttft_proxy / ttft_floor, 2),
+        },
+        "limited_key": {
+            "rps": round(statistics.median(results["limited"][0]), 1),
+            "rps_ratio_vs_unlimited": round(statistics.median(results["limited"][0]) / fg_rps, 2),
+            "p50_ms": round(pct(results["limited"][1], 0.5), 2),
+            "added_p50_ms": round(pct(results["limited"][1], 0.5) - pct(fg_lat, 0.5), 2),
         },
         "bundle": {"bytes": len(raw), "gzip_bytes": len(gzip.compress(raw, 9))},
         "stream_transform_cpu": cpu,

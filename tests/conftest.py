@@ -58,6 +58,11 @@ TEST_CONFIG = WorkerConfig(
 )
 
 
+LIMITS_TEST_WINDOW_MS = 6000
+"""The rolling rpm window in the test session (60 s when deployed): long enough that a burst of
+concurrent requests lands inside one window even on a busy machine, short enough to wait out."""
+
+
 @pytest.fixture(scope="session")
 def rendered_worker(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
@@ -86,6 +91,8 @@ def worker(rendered_worker, tmp_path_factory, origin_server):
             "ORIGIN_SECRET": ORIGIN_SECRET,
             # Seals Responses reasoning (encrypted_content) as a deployment's secret does.
             "REASONING_SECRET": "test-reasoning-secret",
+            # Test-only knob (docs/keys.md): the rpm window shortened so a test sees it end.
+            "LIMITS_TEST_WINDOW_MS": str(LIMITS_TEST_WINDOW_MS),
         },
     )
     yield running

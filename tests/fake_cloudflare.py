@@ -15,10 +15,13 @@ Authorization is this module's own small evaluation of the token's policies agai
 independently of flaregate/token_audit.py so the two check each other.
 
 Besides the token and KV routes, it serves what `flaregate deploy` reads itself: the account's
-workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``), and what `flaregate models
+workers.dev subdomain (``GET /accounts/{id}/workers/subdomain``), what `flaregate models
 sync` reads: the Workers AI model list (``GET /accounts/{id}/ai/models/search``, paged) and a
 model's schema (``GET /accounts/{id}/ai/models/schema?model=``), from :attr:`ai_models` and
-:attr:`ai_schemas` (tests/fixtures/cloudflare-api/workers-ai-models.json holds recorded ones). Pulumi's own calls never reach
+:attr:`ai_schemas` (tests/fixtures/cloudflare-api/workers-ai-models.json holds recorded ones),
+and the AI Gateway logs `flaregate usage` reads
+(``GET /accounts/{id}/ai-gateway/gateways/{gateway}/logs``, shaped as the SDK's
+``LogListResponse``, newest first, paged by ``page``/``per_page``). Pulumi's own calls never reach
 it (the deploy tests fake Pulumi at the Automation API, tests/fake_pulumi.py).
 
 KV lives either in memory or, for end-to-end tests, in the Miniflare KV namespace the Worker
@@ -333,6 +336,8 @@ class FakeCloudflare:
         self.namespaces = {NAMESPACE: ACCOUNT}
         self.subdomains = {ACCOUNT: "acme"}
         """account id -> its workers.dev subdomain; an account without one answers 404."""
+        self.gateway_logs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        """(account id, gateway id) -> its logs; a gateway not in here answers 404."""
         self.ai_models: list[dict[str, Any]] = []
         """Workers AI model list entries, as models search returns them."""
         self.ai_schemas: dict[str, dict[str, Any]] = {}
@@ -588,6 +593,15 @@ class FakeCloudflare:
             raise ApiError(404, 10007, "This account does not have a workers.dev subdomain.")
         return {"subdomain": self.subdomains[account]}
 
+    # List Gateway Logs (Accepted Permissions: AI Gateway Read or Write). The 404 code for an
+    # unknown gateway is an assumption: flaregate relies on the status only.
+    def _gateway_logs_list(self, r: Request):
+        self._require(r.token, ["AI Gateway Read", "AI Gateway Write"], r.match[1])
+        logs = self.gateway_logs.get((r.match[1], r.match[2]))
+        if logs is None:
+            raise ApiError(404, 7002, "Not Found")
+        return self._gateway_logs(logs, r.query)
+
     # Workers AI models (Accepted Permissions: Workers AI Read or Write). Search hides models
     # past their planned_deprecation_date unless include_deprecated=true (then for up to three
     # months, as the SDK's parameter documents).
@@ -649,6 +663,24 @@ class FakeCloudflare:
         if token.not_before:
             result["not_before"] = token.not_before
         return result
+
+    def _gateway_logs(self, logs: list[dict[str, Any]], query: dict[str, str]) -> Paged:
+        def moment(text: str) -> datetime:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+        rows = list(logs)
+        if query.get("start_date"):
+            rows = [r for r in rows if moment(r["created_at"]) >= moment(query["start_date"])]
+        if query.get("end_date"):
+            rows = [r for r in rows if moment(r["created_at"]) <= moment(query["end_date"])]
+        if query.get("order_by", "created_at") == "created_at":
+            descending = query.get("order_by_direction", "desc") == "desc"
+            rows.sort(key=lambda r: moment(r["created_at"]), reverse=descending)
+        page, per_page = int(query.get("page") or 1), int(query.get("per_page") or 20)
+        items = rows[(page - 1) * per_page : page * per_page]
+        total_pages = max(1, -(-len(rows) // per_page))
+        info = {"page": page, "per_page": per_page, "count": len(items)}
+        return Paged(items, {**info, "total_count": len(rows), "total_pages": total_pages})
 
     def _ai_search(self, query: dict[str, str]) -> Paged:
         today = datetime.now(UTC).date()
@@ -765,6 +797,12 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), ACCOUNT_ID + r"/workers/scripts", "workers.scripts.list", F._scripts),
     Route(("GET",), ACCOUNT_ID + r"/storage/kv/namespaces", "kv.namespaces.list", F._namespaces),
     Route(("GET",), ACCOUNT_ID + r"/ai-gateway/gateways", "ai_gateway.list", F._gateways),
+    Route(
+        ("GET",),
+        ACCOUNT_ID + r"/ai-gateway/gateways/([\w-]+)/logs",
+        "ai_gateway.logs.list",
+        F._gateway_logs_list,
+    ),
     Route(("GET",), r"/zones/(\w+)", "zones.get", F._zone),
     Route(("GET",), r"/zones/(\w+)/dns_records", "dns.records.list", F._dns_records),
     Route(("GET",), r"/certificates", "origin_ca_certificates.list", F._certificates),

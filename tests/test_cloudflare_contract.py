@@ -39,6 +39,7 @@ SAMPLE_ARGS = {
     "key_name": "key:abc",
     "value": b"v",
     "model": "@cf/meta/llama-3.1-8b-instruct",
+    "gateway_id": "flaregate",
 }
 
 

@@ -15,7 +15,8 @@
 // it as latin1) whose default export is `function (env) { return { async run(model, inputs,
 // options) } }`, with env.FIXTURES (the recorded outputs in --fixtures, none by default),
 // env.MODELS (catalog facts) and env.NOTE (--label) bound.
-// --persist DIR        keep the KV namespace in DIR between runs (in memory otherwise).
+// --persist DIR        keep the KV namespace and the Durable Objects' storage (per-key limits) in
+//                      DIR between runs (in memory otherwise).
 // --seed-if-empty JSON {"key", "value", "metadata"}: write this KV entry when the namespace holds
 //                      no `key:` entry yet. `flaregate dev` seeds its dev key this way: only the
 //                      key's SHA-256 is ever passed here, never the key.
@@ -121,6 +122,8 @@ const worker = {
   modules: [{ type: "ESModule", path: "worker.js", contents: readFileSync(resolve(values.script), "utf8") }],
   compatibilityDate: values["compatibility-date"],
   kvNamespaces: ["KEYS"],
+  // Per-key limits (worker_template/src/limits.js): a SQLite-backed Durable Object, as deployed.
+  durableObjects: { KEY_LIMITER: { className: "KeyLimiter", useSQLite: true } },
   bindings: vars,
 };
 const workers = [worker];
@@ -157,7 +160,7 @@ const mf = new Miniflare({
   host: "127.0.0.1",
   port: Number(values.port),
   workers,
-  ...(values.persist ? { kvPersist: resolve(values.persist, "kv") } : {}),
+  ...(values.persist ? { kvPersist: resolve(values.persist, "kv"), durableObjectsPersist: resolve(values.persist, "do") } : {}),
 });
 
 let url;

@@ -1,10 +1,12 @@
 // API keys live in the KEYS namespace as `key:<sha256 hex of the full key>` -> JSON record
-// {id, name, created_at, expires_at|null} (docs/keys.md). No key in KV means nobody gets in:
+// {id, name, created_at, expires_at|null, and optionally models, rpm, tokens_per_day,
+// limit_group} (docs/keys.md). No key in KV means nobody gets in:
 // there is no fail-open mode. Lookups, found or not, are cached in the isolate for a few
 // seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
 import { ApiError, typeName } from "./http.js";
+import { keyFromRecord, keyPolicyProblem } from "./policy.js";
 
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
@@ -32,7 +34,7 @@ export async function authenticate(request, env, settings) {
       });
     }
   }
-  return { id: String(record.id), name: record.name ?? null };
+  return record.key;
 }
 
 // OpenAI clients (and Anthropic's with ANTHROPIC_AUTH_TOKEN) send `Authorization: Bearer KEY`;
@@ -76,7 +78,13 @@ function parseKeyRecord(raw) {
   if (record.expires_at !== null && record.expires_at !== undefined) {
     if (typeof record.expires_at !== "string" || Number.isNaN(Date.parse(record.expires_at))) return null;
   }
-  return record;
+  const problem = keyPolicyProblem(record);
+  if (problem) {
+    console.error(JSON.stringify({ event: "key_record_invalid", key_id: String(record.id), problem }));
+    return null;
+  }
+  // What the rest of the Worker sees as ctx.key, built once per cached record.
+  return { expires_at: record.expires_at, key: keyFromRecord(record) };
 }
 
 function invalidKey() {

@@ -3,6 +3,7 @@
 // ("3040: Capacity temporarily exceeded" thrown as an Error) into OpenAI errors a client can act on.
 import { DeadlineExceeded, timeoutError, withDeadline } from "./deadline.js";
 import { ApiError } from "./http.js";
+import { admitModelCall } from "./policy.js";
 
 function bindingOptions(ctx, extra) {
   const options = { ...extra };
@@ -37,6 +38,9 @@ export async function runModel(ctx, modelId, inputs, deadlineMs, what, extra = {
   if (!ctx.env.AI || typeof ctx.env.AI.run !== "function") {
     throw new ApiError(500, "This gateway has no Workers AI binding named AI. Redeploy with `flaregate deploy`.", { code: "binding_missing" });
   }
+  // The key's model allowlist and limits, once per request, before Workers AI is called.
+  const admission = admitModelCall(ctx, ctx.log.model_requested ?? modelId);
+  if (admission) await admission;
   try {
     return await withDeadline(Promise.resolve(ctx.env.AI.run(modelId, inputs, bindingOptions(ctx, extra))).then(unwrapResponse), deadlineMs, what);
   } catch (err) {

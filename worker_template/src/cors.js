@@ -1,6 +1,6 @@
 // CORS for browser clients: off unless origins are configured ("*" allows any). Preflights are
 // answered before auth, since browsers send them without the Authorization header.
-const CORS_EXPOSED = "x-request-id, retry-after, content-type, x-flaregate-usage, x-flaregate-ignored-tools, x-flaregate-model, x-flaregate-model-retired";
+const CORS_EXPOSED = "x-request-id, retry-after, retry-after-ms, content-type, x-flaregate-usage, x-flaregate-ignored-tools, x-flaregate-model, x-flaregate-model-retired, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens";
 
 function allowedOrigin(request, settings) {
   const origin = request.headers.get("origin");

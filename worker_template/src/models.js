@@ -5,6 +5,7 @@
 import { CATALOG } from "./build.js";
 import { ALIASES, MODELS, PROVIDER_PREFIXES, retiredModelError, SERVE_RETIRED_BY_REPLACEMENT } from "./catalog.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
+import { keyAllowsModel } from "./policy.js";
 
 const MODEL_CREATED = 0; // Workers AI publishes no creation dates; 0 says "unknown" honestly
 
@@ -61,8 +62,11 @@ function ownerOf(id) {
   return id.split("/")[1] ?? "workers-ai";
 }
 
-export async function handleListModels() {
-  return jsonResponse({ object: "list", data: [...modelEntries().values()] });
+// A key with a model allowlist sees only the models it may call.
+export async function handleListModels(ctx) {
+  const entries = [...modelEntries().values()];
+  const data = ctx.key?.models ? entries.filter((entry) => keyAllowsModel(ctx.key, entry.id)) : entries;
+  return jsonResponse({ object: "list", data });
 }
 
 // The id comes from the path, URL-encoded (%40cf%2Fmeta%2F...) or not (@cf/meta/...); the
@@ -80,14 +84,16 @@ export async function handleRetrieveModel(ctx) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
   const entry = entries.get(bare) ?? entries.get(bare.toLowerCase());
-  const retired = entry ? null : MODELS.get(bare)?.deprecated;
+  // A key with an allowlist learns nothing about a model it may not use (retired or not).
+  const allowed = keyAllowsModel(ctx.key, entry?.id ?? bare);
+  const retired = entry || !allowed ? null : MODELS.get(bare)?.deprecated;
   if (retired) {
     if (!SERVE_RETIRED_BY_REPLACEMENT) throw retiredModelError(name, MODELS.get(bare));
     // Served by its replacement: described as an alias of it, with the retirement.
     const served = modelEntry(bare, MODELS.get(retired.replacement), retired.replacement);
     return jsonResponse({ ...served, retired: { date: retired.date, replacement: retired.replacement } });
   }
-  if (!entry) {
+  if (!entry || !allowed) {
     throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
       param: "model", code: "model_not_found",
     });

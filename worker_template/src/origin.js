@@ -7,6 +7,7 @@
 // not, pass through unchanged; a dead, slow or failing origin becomes an OpenAI error (502/504).
 import { DeadlineExceeded, Watchdog, withDeadline } from "./deadline.js";
 import { ApiError } from "./http.js";
+import { admitModelCall } from "./policy.js";
 import { SSE_ENCODER, SSE_HEADERS, sseData } from "./sse.js";
 
 const ORIGIN_PREFIX = "origin/";
@@ -37,6 +38,7 @@ export async function routeToOrigin(ctx, body) {
   }
   ctx.log.model = body.model;
   ctx.log.stream = body.stream === true;
+  await admitModelCall(ctx, body.model);
   return forwardToOrigin(ctx, origin.url, { ...body, model: name });
 }
 

@@ -10,9 +10,12 @@ import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
+import { limitedStream, reportTokens, setLimitHeaders } from "./limits.js";
 import { handleListModels, handleRetrieveModel } from "./models.js";
 import { handleDeleteResponse, handleResponses, handleRetrieveResponse } from "./responses.js";
 import { settingsFor } from "./settings.js";
+
+export { KeyLimiter } from "./limits.js";
 
 const ROUTES = [
   { path: "/health", methods: { GET: handleHealth }, public: true },
@@ -64,6 +67,7 @@ async function handleRequest(request, env, ctx) {
   ctx.params = found.params;
   if (!found.route.public) {
     const key = await authenticate(request, env, ctx.settings);
+    ctx.key = key;
     ctx.keyId = key.id;
     ctx.log.key_id = key.id;
   }
@@ -79,6 +83,8 @@ export default {
       requestId: newId("req_"),
       log: { stream: false },
       keyId: null,
+      key: null,
+      limits: null, // set by limits.js when the key's limiter was asked: headers, token report
       renderError: null, // the route's own error renderer, if it has one
     };
     let response;
@@ -94,11 +100,16 @@ export default {
       response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    const emit = (extra = {}) => console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    const emit = (extra = {}) => {
+      // The end of the request, a stream's included: its tokens are known now.
+      if (ctx.limits) reportTokens(ctx, response.status);
+      console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+    };
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then.
       const firstByteMs = Date.now() - started;
-      const body = withEndHook(response.body, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
+      const source = ctx.limits ? limitedStream(response.body, ctx) : response.body;
+      const body = withEndHook(source, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
       return new Response(body, { status: response.status, headers: response.headers });
     }
     emit();
@@ -168,5 +179,6 @@ function withCommonHeaders(response, request, ctx) {
     headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
   }
   for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
+  if (ctx.limits) setLimitHeaders(headers, ctx.limits);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
