@@ -80,7 +80,8 @@ export function resolveModel(name, kind) {
   return { requested: name, id, facts, retired, fallbacks: CATALOG.fallbacks?.[alias ?? bare] ?? [] };
 }
 
-function matchAlias(name) {
+// The alias a name goes by (exact, then lower case, then the longest matching prefix alias), or null.
+export function matchAlias(name) {
   if (ALIASES.has(name)) return name;
   const lower = name.toLowerCase();
   if (ALIASES.has(lower)) return lower;

@@ -3,7 +3,7 @@
 // window, tools, reasoning, ...), so clients can pick models without a second source.
 // Built once per isolate: the catalog is rendered in and never changes at run time.
 import { CATALOG } from "./build.js";
-import { ALIASES, MODELS, PROVIDER_PREFIXES, retiredModelError, SERVE_RETIRED_BY_REPLACEMENT } from "./catalog.js";
+import { ALIASES, matchAlias, MODELS, PROVIDER_PREFIXES, retiredModelError, SERVE_RETIRED_BY_REPLACEMENT } from "./catalog.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
 import { keyAllowsModel } from "./policy.js";
 
@@ -14,7 +14,11 @@ let modelListCache = null;
 function modelEntries() {
   if (modelListCache) return modelListCache;
   const entries = new Map();
-  for (const [alias, id] of ALIASES) entries.set(alias, modelEntry(alias, MODELS.get(id), id));
+  // A prefix alias ("claude-sonnet-*") is a family of names, not a model id: it is not listed,
+  // and GET /v1/models/{name} answers for every name it takes.
+  for (const [alias, id] of ALIASES) {
+    if (!alias.endsWith("*")) entries.set(alias, modelEntry(alias, MODELS.get(id), id));
+  }
   for (const facts of CATALOG.models) {
     if (!facts.deprecated) entries.set(facts.id, modelEntry(facts.id, facts, null));
   }
@@ -83,7 +87,7 @@ export async function handleRetrieveModel(ctx) {
   for (const prefix of PROVIDER_PREFIXES) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }
-  const entry = entries.get(bare) ?? entries.get(bare.toLowerCase());
+  const entry = entries.get(bare) ?? entries.get(bare.toLowerCase()) ?? prefixAliasEntry(bare);
   // A key with an allowlist learns nothing about a model it may not use (retired or not).
   const allowed = keyAllowsModel(ctx.key, entry?.id ?? bare);
   const retired = entry || !allowed ? null : MODELS.get(bare)?.deprecated;
@@ -99,4 +103,11 @@ export async function handleRetrieveModel(ctx) {
     });
   }
   return jsonResponse(entry);
+}
+
+function prefixAliasEntry(name) {
+  const alias = matchAlias(name);
+  if (!alias?.endsWith("*")) return undefined;
+  const id = ALIASES.get(alias);
+  return modelEntry(name, MODELS.get(id), id);
 }
