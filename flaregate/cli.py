@@ -7,6 +7,7 @@ exit here, in one place. Heavy imports (Pulumi, the Cloudflare SDK) happen insid
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -17,13 +18,51 @@ from .errors import FlaregateError
 
 
 class FlaregateGroup(click.Group):
-    """Turns domain errors into click errors so every command fails the same way."""
+    """Turns domain errors into click errors so every command fails the same way.
+
+    Anything else that escapes a command is still one line, never a traceback (which could
+    carry a secret from a local variable): a Cloudflare SDK error gets the standard explanation,
+    a file system error names the path, an invalid URL in $CLOUDFLARE_BASE_URL says so, and the
+    rest is reported as a bug, with the traceback only under FLAREGATE_DEBUG=1.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except FlaregateError as err:
             raise click.ClickException(str(err)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:
+            if os.environ.get("FLAREGATE_DEBUG") == "1":
+                raise
+            raise click.ClickException(_unexpected(err)) from None
+
+
+def _unexpected(err: Exception) -> str:
+    """One line for an exception no command turned into a domain error."""
+    name = type(err).__name__
+    detail = " ".join(str(err).split())[:200]
+    token = os.environ.get("CLOUDFLARE_API_TOKEN")
+    if token:
+        detail = detail.replace(token, "[redacted]")
+    if type(err).__module__.split(".")[0] == "cloudflare":
+        # An SDK error a command did not explain itself: the standard explanation still applies.
+        from .cloudflare_api import explain_api_error
+
+        return str(explain_api_error(err, "calling the Cloudflare API"))
+    if isinstance(err, OSError) and err.strerror:
+        where = f" {str(err.filename)[:100]}" if err.filename else ""
+        return f"{err.strerror}:{where}; check the path and its permissions"
+    if name in ("InvalidURL", "UnsupportedProtocol"):
+        return (
+            f"invalid Cloudflare API URL ({detail}): fix $CLOUDFLARE_BASE_URL, or unset it to "
+            "use https://api.cloudflare.com/client/v4"
+        )
+    return (
+        f"unexpected {name}: {detail}. This is a bug in flaregate; please report it with the "
+        "command you ran (FLAREGATE_DEBUG=1 shows the traceback)."
+    )
 
 
 @click.group(cls=FlaregateGroup)

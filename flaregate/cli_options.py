@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,18 @@ def namespace_option(func):
     )(func)
 
 
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+"""What Pulumi takes as a stack name (it also names files in the state backend)."""
+
+
+def _check_stack(ctx, param, value: str) -> str:
+    if not STACK_NAME.fullmatch(value or ""):
+        raise click.BadParameter(
+            f"{value[:40]!r} is not a stack name: use 1 to 100 letters, digits, '_', '.' or '-'"
+        )
+    return value
+
+
 def stack_option(help: str):
     """--stack NAME (default prod, or $FLAREGATE_STACK): which deployment."""
 
@@ -51,6 +64,7 @@ def stack_option(help: str):
             show_default=True,
             envvar=STACK_ENV,
             metavar="NAME",
+            callback=_check_stack,
             help=help,
         )(func)
 
@@ -88,6 +102,10 @@ def config_option(func):
 
         if config_path is None and Path("flaregate.toml").exists():
             config_path = Path("flaregate.toml")
+        if config_path is not None and not config_path.is_file():
+            raise click.BadParameter(
+                f"{str(config_path)[:100]!r} is not a file", param_hint="--config"
+            )
         config = WorkerConfig.from_toml(config_path) if config_path else WorkerConfig()
         return func(*args, config=config, **kwargs)
 

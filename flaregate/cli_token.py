@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -49,7 +50,7 @@ def check_token(features, zone_id, account_id, as_json) -> None:
     chosen = list(features) or list(DEFAULT_FEATURES)
     report = audit_token(make_client(), resolve_account_id(account_id), chosen, zone_id)
     if as_json:
-        echo_json(report.as_json())
+        echo_json(_readable_strings(report.as_json()))
     else:
         _print_report(report)
     sys.exit(0 if report.exit_ok else 1)
@@ -63,8 +64,9 @@ def _print_report(report) -> None:
     owner = {"user": "user token", "account": "account-owned token"}.get(report.owner, "token")
     expiry = f", expires {report.expires_on:%Y-%m-%d}" if report.expires_on else ""
     console.print(f"[bold]{owner}[/bold] {report.token_id or ''}: {report.status}{expiry}")
-    if report.introspection_note:
-        console.print(f"How: {report.introspection_note}.")
+    note = readable(report.introspection_note) if report.introspection_note else None
+    if note:
+        console.print(f"How: {note}.")
 
     table = Table("Permission", "Needed for", "State", "How we know", show_lines=True)
     groups: dict[tuple[str, str], list] = {}
@@ -79,7 +81,10 @@ def _print_report(report) -> None:
                 f"{p.dashboard_name} | {p.access}\n[dim]{p.api_name}[/dim]",
                 ", ".join(row.features),
                 f"[{STATE_STYLE[row.state]}]{row.state}[/]",
-                row.evidence,
+                # One failed API call settles every row: its story is told once, above.
+                "see How above"
+                if note and row.evidence == report.introspection_note
+                else readable(row.evidence),
             )
     console.print(table)
 
@@ -90,16 +95,59 @@ def _print_report(report) -> None:
         )
     for warning in report.warnings:
         console.print(f"[yellow]Warning:[/yellow] {warning}")
-    if not report.exit_ok:
+    text, replace_token = verdict(report)
+    if replace_token:
         links = report.links()
         console.print("\nCreate a token with exactly the needed permissions:")
         console.print(f"  user token:          {links['user_token']}", soft_wrap=True)
         console.print(f"  account-owned token: {links['account_token']}", soft_wrap=True)
-    verdict = (
-        "[green]All needed permissions are confirmed.[/green]"
-        if report.exit_ok
-        else "[red]Something needed is missing.[/red]"
-        if report.missing or report.status != "active"
-        else "[yellow]Nothing is known to be missing, but not everything could be confirmed.[/yellow]"
+    console.print(text)
+
+
+_HTML = re.compile(r"<\s*(!doctype|html|head|body|title|div|p|h1)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def readable(text: str) -> str:
+    """Evidence as a person reads it: an HTML error page (what a proxy or Cloudflare's edge
+    answers when the API is down) becomes its title, and nothing runs on for pages."""
+    found = _HTML.search(text)
+    if found:
+        title = _TITLE.search(text)
+        page = "an HTML error page"
+        if title:
+            page += f" ({' '.join(title.group(1).split())[:100]})"
+        head = text[: found.start()].rstrip("'\" ")
+        tail = text[text.rfind(">") + 1 :].lstrip("'\" ")
+        text = f"{head} {page}{tail}" if head else page + tail
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _readable_strings(value):
+    if isinstance(value, str):
+        return readable(value)
+    if isinstance(value, dict):
+        return {k: _readable_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable_strings(v) for v in value]
+    return value
+
+
+def verdict(report) -> tuple[str, bool]:
+    """The last line, and whether to tell the user to make a new token. It follows the table:
+    only a row known to be missing (or a token Cloudflare refuses) means a new token; rows left
+    unverified because the API failed say to retry, never to replace a token that may be fine."""
+    if report.exit_ok:
+        return "[green]All needed permissions are confirmed.[/green]", False
+    if report.missing:
+        return "[red]Something needed is missing.[/red]", True
+    if report.status == "unknown":
+        return (
+            "[yellow]The Cloudflare API failed, so nothing could be confirmed (and nothing is "
+            "known to be missing). Retry in a minute.[/yellow]",
+            False,
+        )
+    return (
+        "[yellow]Nothing is known to be missing, but not everything could be confirmed.[/yellow]",
+        False,
     )
-    console.print(verdict)

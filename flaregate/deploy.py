@@ -699,18 +699,16 @@ def write_origin_files(
             "This stack has no origin server. Set flaregate:originHostname, originAddress and "
             "zoneId (docs/origin.md), run `flaregate deploy`, then `flaregate origin-cert`."
         )
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from .private_files import private_directory, write_private_file
+
+    directory = private_directory(out_dir)
     written = []
+    for name in ORIGIN_FILES.values():
+        if os.path.lexists(directory / name) and not force:
+            raise DeployError(f"{directory / name} exists; pass --force to overwrite it.")
     for key, name in ORIGIN_FILES.items():
-        path = out_dir / name
-        if path.exists() and not force:
-            raise DeployError(f"{path} exists; pass --force to overwrite it.")
         text = outputs[key] if outputs[key].endswith("\n") else outputs[key] + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
-        written.append(path)
+        written.append(write_private_file(directory, name, text, force=force))
     return written
 
 

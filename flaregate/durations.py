@@ -7,6 +7,8 @@ from datetime import timedelta
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+)([smhdw])")
+MAX_DAYS = 36500
+"""The longest duration taken (100 years): a date further away does not fit a datetime."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -19,6 +21,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(int(n) * UNITS[unit] for n, unit in _PART.findall(cleaned))
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
+    if seconds > MAX_DAYS * UNITS["d"]:
+        raise ValueError(f"{text!r} is too long: the most is {MAX_DAYS}d (100 years)")
     return timedelta(seconds=seconds)
 
 

@@ -8,7 +8,11 @@ according to the model asked for:
 - ``slow``: waits ``SLOW_SECONDS`` before answering;
 - ``stall``: streams one chunk, then stalls for ``SLOW_SECONDS``;
 - ``reject``: 400 in OpenAI's envelope; ``crash``: 500 with a plain-text body;
-- ``drop``: closes the connection without answering.
+- ``drop``: closes the connection without answering;
+- hostile ones, for the tests that the secret never leaves: ``redirect-<status>`` answers that
+  status with a Location on ``redirect_to`` (another server the test controls);
+  ``headers-<status>`` answers that status with every request header echoed back (in the
+  message content for a 200, streamed when asked, else in the error body and as plain text).
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ORIGIN_SECRET = "origin-secret-for-tests-0123456789abcdef"
-ORIGIN_MODELS = ["echo", "slow", "stall", "reject", "crash", "drop"]
+ORIGIN_MODELS = ["echo", "slow", "stall", "reject", "crash", "drop"] + [
+    f"{kind}-{status}"
+    for kind, statuses in (
+        ("redirect", (301, 302, 303, 307, 308)),
+        ("headers", (200, 400, 429, 500)),
+    )
+    for status in statuses
+]
 SLOW_SECONDS = 5.0
 
 
@@ -40,6 +51,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # keep pytest output clean
         pass
 
+    def do_GET(self):
+        # Only a client that followed a redirect (301/302/303 turn POST into GET) comes here.
+        self.server.origin.requests.append({"path": self.path, "headers": dict(self.headers)})
+        self._json(200, {"error": {"message": "followed a redirect", "type": "redirected"}})
+
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
@@ -55,6 +71,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not (secret_ok and bearer_ok):
             return self._json(401, {"error": {"message": "bad secret", "type": "auth"}})
         model = body.get("model")
+        if isinstance(model, str) and model.startswith("redirect-"):
+            self.send_response(int(model.split("-")[1]))
+            self.send_header("location", f"{self.server.origin.redirect_to}/v1/chat/completions")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return None
+        if isinstance(model, str) and model.startswith("headers-"):
+            return self._echo_headers(int(model.split("-")[1]), body)
         if model == "drop":
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -96,6 +120,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
             },
         )
+
+    def _echo_headers(self, status: int, body: dict) -> None:
+        headers = json.dumps(dict(self.headers))
+        if status == 200 and body.get("stream"):
+            return self._stream(body["model"], headers, body)
+        if status == 200:
+            message = {"role": "assistant", "content": headers}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            return self._json(200, {"id": "x", "object": "chat.completion", "choices": [choice]})
+        if status == 500:
+            return self._send(500, f"upstream said: {headers}".encode(), "text/plain")
+        return self._json(status, {"error": {"message": f"bad request, you sent {headers}"}})
 
     def _stream(self, model: str, text: str, body: dict) -> None:
         self.send_response(200)
@@ -152,18 +188,20 @@ class _Server(ThreadingHTTPServer):
 class OriginServer:
     """The origin on 127.0.0.1; ``stop()`` and ``start()`` again keep the port (origin down/up)."""
 
-    def __init__(self, secret: str = ORIGIN_SECRET):
+    def __init__(self, secret: str = ORIGIN_SECRET, host: str = "127.0.0.1"):
         self.secret = secret
+        self.host = host
+        self.redirect_to = "http://localhost:9"
         self.requests: list[dict] = []
         self.port = 0
         self._server: _Server | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> OriginServer:
-        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server = _Server((self.host, self.port), _Handler)
         self._server.origin = self
         self.port = self._server.server_address[1]
         threading.Thread(

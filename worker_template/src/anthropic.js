@@ -9,6 +9,7 @@ import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";
 import { parseChatRequest } from "./chat_request.js";
 import { collectResult, openStream, runWithFallbacks } from "./completion.js";
+import { checkStopSequences } from "./field_checks.js";
 import { invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { CompletionNormalizer } from "./normalize.js";
 import { SSE_HEADERS } from "./sse.js";
@@ -350,7 +351,7 @@ function anthropicStopSequences(value) {
   if (!Array.isArray(value) || value.some((s) => typeof s !== "string")) {
     throw invalidRequest("stop_sequences: Input should be a valid list of strings", "stop_sequences");
   }
-  return value.filter((s) => s.length > 0);
+  return checkStopSequences(value, "stop_sequences").filter((s) => s.length > 0);
 }
 
 function unsupportedAnthropicBlock(type, at, supported) {

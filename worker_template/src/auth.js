@@ -5,11 +5,14 @@
 // seconds so a busy client does not cost a KV read per request. Expiry is re-checked on every
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
+import { DeadlineExceeded, withDeadline } from "./deadline.js";
 import { ApiError, typeName } from "./http.js";
 import { keyFromRecord, keyPolicyProblem } from "./policy.js";
 
 const AUTH_CACHE_LIMIT = 1000;
 const authCache = new Map(); // hash -> { record, until }
+// A KV read normally takes milliseconds; one that never settles must not hold the request.
+export const KEY_LOOKUP_DEADLINE_MS = 3000;
 
 export async function authenticate(request, env, settings) {
   const key = presentedKey(request);
@@ -52,9 +55,10 @@ async function lookupKey(kv, hash, authSettings) {
   if (cached && cached.until > now) return cached.record;
   let raw;
   try {
-    raw = await kv.get(`key:${hash}`);
+    raw = await withDeadline(kv.get(`key:${hash}`), KEY_LOOKUP_DEADLINE_MS, "the key store's answer");
   } catch (err) {
-    console.error(JSON.stringify({ event: "keyring_unavailable", error: String(err?.message ?? err) }));
+    const error = err instanceof DeadlineExceeded ? err.message : String(err?.message ?? err);
+    console.error(JSON.stringify({ event: "keyring_unavailable", error }));
     throw new ApiError(503, "The key store is unavailable; retry in a few seconds.", { code: "keyring_unavailable" });
   }
   const record = parseKeyRecord(raw);
@@ -74,7 +78,8 @@ function parseKeyRecord(raw) {
   } catch {
     return null;
   }
-  if (typeName(record) !== "object" || record.id === undefined || record.id === null) return null;
+  // docs/keys.md: the id is a non-empty string (`keys list` shows any other record as corrupt).
+  if (typeName(record) !== "object" || typeof record.id !== "string" || !record.id) return null;
   if (record.expires_at !== null && record.expires_at !== undefined) {
     if (typeof record.expires_at !== "string" || Number.isNaN(Date.parse(record.expires_at))) return null;
   }

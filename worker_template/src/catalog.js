@@ -3,6 +3,7 @@
 // ("workers-ai/@cf/..."), or any other Workers AI id (@cf/..., @hf/...), which is passed through
 // with conservative facts: the catalog cannot list every model Cloudflare adds.
 import { BUILTIN_SETTINGS, CATALOG } from "./build.js";
+import { checkMaxLength, FIELD_CAPS } from "./field_checks.js";
 import { ApiError, invalidRequest, typeName } from "./http.js";
 
 export const MODELS = new Map(CATALOG.models.map((m) => [m.id, m]));
@@ -49,7 +50,10 @@ export function resolveModel(name, kind) {
   if (typeof name !== "string") {
     throw invalidRequest(`Invalid type for 'model': expected a string, but got ${typeName(name)} instead.`, "model", "invalid_type");
   }
-  let bare = name.trim();
+  // The name is echoed in every chunk of a stream: capped, and echoed as resolved (trimmed).
+  checkMaxLength(name, FIELD_CAPS.modelName, "model");
+  name = name.trim();
+  let bare = name;
   for (const prefix of PROVIDER_PREFIXES) {
     if (bare.startsWith(prefix)) bare = bare.slice(prefix.length);
   }

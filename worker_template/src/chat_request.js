@@ -1,9 +1,19 @@
 // Validates an OpenAI chat completions body and returns the request flaregate works with.
 // Messages say what is wrong the way OpenAI's own API does, naming the parameter, so that a
 // client's BadRequestError points at the field to fix.
+import { checkMaxLength, checkMetadata, checkStopSequences, checkType, checkTypes, FIELD_CAPS } from "./field_checks.js";
 import { invalidRequest, typeName } from "./http.js";
 
 const MESSAGE_ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
+
+// Fields OpenAI takes that flaregate does not act on: still checked, so a wrong type is the same
+// 400 it would be at OpenAI.
+const UNUSED_FIELD_TYPES = {
+  user: "string", logprobs: "boolean", top_logprobs: "integer", logit_bias: "object",
+  parallel_tool_calls: "boolean", store: "boolean", service_tier: "string", modalities: "array",
+  prediction: "object", audio: "object", safety_identifier: "string",
+  verbosity: "string", web_search_options: "object", functions: "array",
+};
 
 export function parseChatRequest(body) {
   const messages = body.messages;
@@ -17,6 +27,8 @@ export function parseChatRequest(body) {
     throw invalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array");
   }
   messages.forEach(checkMessage);
+  checkTypes(body, UNUSED_FIELD_TYPES);
+  checkMetadata(body.metadata);
   const req = {
     model: body.model,
     messages,
@@ -42,7 +54,7 @@ export function parseChatRequest(body) {
     if (typeName(body.stream_options) !== "object") {
       throw invalidRequest(`Invalid type for 'stream_options': expected an object, but got ${typeName(body.stream_options)} instead.`, "stream_options", "invalid_type");
     }
-    req.includeUsage = body.stream_options.include_usage === true;
+    req.includeUsage = checkType(body.stream_options, "include_usage", "boolean", "stream_options.include_usage") === true;
   }
   return req;
 }
@@ -61,11 +73,7 @@ function checkMessage(message, i) {
   if (contentType === "null" || contentType === "undefined") {
     if (!mayBeEmpty) throw invalidRequest(`Missing required parameter: '${where}.content'.`, `${where}.content`, "missing_required_parameter");
   } else if (contentType === "array") {
-    content.forEach((part, j) => {
-      if (typeName(part) !== "object" || typeof part.type !== "string") {
-        throw invalidRequest(`Invalid type for '${where}.content[${j}]': expected a content part object with a 'type'.`, `${where}.content[${j}]`, "invalid_type");
-      }
-    });
+    content.forEach((part, j) => checkContentPart(part, `${where}.content[${j}]`));
   } else if (contentType !== "string") {
     throw invalidRequest(`Invalid type for '${where}.content': expected a string or an array of content parts, but got ${contentType} instead.`, `${where}.content`, "invalid_type");
   }
@@ -83,6 +91,29 @@ function checkMessage(message, i) {
   if (message.role === "tool" && typeof message.tool_call_id !== "string") {
     throw invalidRequest(`Missing required parameter: '${where}.tool_call_id'.`, `${where}.tool_call_id`, "missing_required_parameter");
   }
+  checkTypes(message, { name: "string", tool_call_id: "string", refusal: "string" }, `${where}.`);
+  (message.tool_calls ?? []).forEach((call, k) => checkToolCall(call, `${where}.tool_calls[${k}]`));
+}
+
+// Every field of a content part that is read is of the type it is read as.
+function checkContentPart(part, where) {
+  if (typeName(part) !== "object" || typeof part.type !== "string") {
+    throw invalidRequest(`Invalid type for '${where}': expected a content part object with a 'type'.`, where, "invalid_type");
+  }
+  checkTypes(part, { text: "string", refusal: "string" }, `${where}.`);
+  if (part.type === "image_url" || part.type === "input_image") {
+    const image = checkType(part, "image_url", ["string", "object"], `${where}.image_url`);
+    if (typeName(image) === "object") checkTypes(image, { url: "string", detail: "string" }, `${where}.image_url.`);
+  }
+}
+
+// An earlier assistant turn's tool call: {id, type: "function", function: {name, arguments}}.
+function checkToolCall(call, where) {
+  if (typeName(call) !== "object") {
+    throw invalidRequest(`Invalid type for '${where}': expected a tool call object, but got ${typeName(call)} instead.`, where, "invalid_type");
+  }
+  checkTypes(call, { id: "string", type: "string", function: "object" }, `${where}.`);
+  if (call.function) checkTypes(call.function, { name: "string", arguments: ["string", "object"] }, `${where}.function.`);
 }
 
 function optional(body, name, type) {
@@ -130,8 +161,7 @@ function parseStop(stop) {
   if (!Array.isArray(list) || list.some((s) => typeof s !== "string")) {
     throw invalidRequest("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type");
   }
-  if (list.length > 4) throw invalidRequest("Invalid 'stop': at most 4 stop sequences are allowed.", "stop", "invalid_value");
-  return list.filter((s) => s.length > 0);
+  return checkStopSequences(list, "stop").filter((s) => s.length > 0);
 }
 
 function parseResponseFormat(format) {
@@ -142,9 +172,11 @@ function parseResponseFormat(format) {
   if (format.type === "text") return null;
   if (format.type === "json_schema") {
     const schema = format.json_schema?.schema;
-    if (typeName(schema) !== "object") {
+    if (typeName(format.json_schema) !== "object" || typeName(schema) !== "object") {
       throw invalidRequest("Invalid 'response_format.json_schema': expected {\"name\": ..., \"schema\": {...}}.", "response_format.json_schema", "invalid_value");
     }
+    checkTypes(format.json_schema, { name: "string", description: "string", strict: "boolean" }, "response_format.json_schema.");
+    checkMaxLength(format.json_schema.name, FIELD_CAPS.schemaNameChars, "response_format.json_schema.name");
     return { type: "json_schema", schema, name: format.json_schema.name ?? "response" };
   }
   return { type: "json_object" };
@@ -195,5 +227,6 @@ function checkFunction(fn, where) {
   if (fn.parameters !== undefined && typeName(fn.parameters) !== "object") {
     throw invalidRequest(`Invalid type for '${where}.parameters': expected a JSON schema object.`, `${where}.parameters`, "invalid_type");
   }
+  checkTypes(fn, { description: "string", strict: "boolean" }, `${where}.`);
   return { name: fn.name, description: typeof fn.description === "string" ? fn.description : "", parameters: fn.parameters ?? { type: "object", properties: {} } };
 }

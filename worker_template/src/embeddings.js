@@ -5,6 +5,7 @@
 import { bytesToBase64 } from "./base64.js";
 import { runModel } from "./binding.js";
 import { resolveModel } from "./catalog.js";
+import { checkTypes } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { estimateTokens } from "./tokens.js";
 
@@ -16,6 +17,7 @@ export async function handleEmbeddings(ctx) {
   ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
   const model = resolveModel(body.model, "embeddings");
   ctx.log.model = model.id;
+  checkTypes(body, { user: "string", encoding_format: "string", dimensions: "integer" });
   const texts = embeddingTexts(body.input);
   const format = encodingFormat(body.encoding_format);
   const dimensions = requestedDimensions(body.dimensions, model);

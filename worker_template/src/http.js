@@ -86,7 +86,32 @@ export async function readJsonBody(request, maxBytes) {
   if (typeName(body) !== "object") {
     throw invalidRequest(`The request body must be a JSON object, not ${typeName(body)}.`, null, "invalid_type");
   }
+  const deep = fieldNestedTooDeep(body);
+  if (deep !== null) {
+    throw invalidRequest(`Invalid '${deep}': nested more than ${MAX_JSON_DEPTH} levels deep.`, deep, "nested_too_deep");
+  }
   return body;
+}
+
+// JSON.parse takes any depth, but JSON.stringify and structuredClone recurse: a body nested a few
+// thousand levels deep would overflow the stack wherever it is echoed or sent on. Walked without
+// recursion; returns the top-level field that holds the too-deep value, or null.
+const MAX_JSON_DEPTH = 64;
+
+function fieldNestedTooDeep(body) {
+  const stack = [];
+  for (const key of Object.keys(body)) {
+    const value = body[key];
+    if (value !== null && typeof value === "object") stack.push([value, 2, key]);
+  }
+  while (stack.length) {
+    const [value, depth, field] = stack.pop();
+    if (depth > MAX_JSON_DEPTH) return field;
+    for (const item of Array.isArray(value) ? value : Object.values(value)) {
+      if (item !== null && typeof item === "object") stack.push([item, depth + 1, field]);
+    }
+  }
+  return null;
 }
 
 function bodyTooLarge(maxBytes) {

@@ -6,6 +6,7 @@ import { bytesToBase64 } from "./base64.js";
 import { bindingError, runModel } from "./binding.js";
 import { resolveModel } from "./catalog.js";
 import { DeadlineExceeded, timeoutError, withDeadline } from "./deadline.js";
+import { checkTypes } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 
 const MAX_IMAGES = 4; // per request: each image is a full model run, billed and slow
@@ -25,6 +26,7 @@ export async function handleImageGenerations(ctx) {
   ctx.log.model_requested = typeof name === "string" ? name : null;
   const model = resolveModel(name, "image");
   ctx.log.model = model.id;
+  checkTypes(body, { stream: "boolean", n: "integer", size: "string", response_format: "string" });
   const req = parseImageRequest(body, model);
   ctx.log.images = req.n;
 

@@ -4,6 +4,7 @@
 // Built once per isolate: the catalog is rendered in and never changes at run time.
 import { CATALOG } from "./build.js";
 import { ALIASES, matchAlias, MODELS, PROVIDER_PREFIXES, retiredModelError, SERVE_RETIRED_BY_REPLACEMENT } from "./catalog.js";
+import { forLog } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse } from "./http.js";
 import { keyAllowsModel } from "./policy.js";
 
@@ -80,7 +81,7 @@ export async function handleRetrieveModel(ctx) {
   try {
     name = decodeURIComponent(name);
   } catch {
-    throw invalidRequest(`The model id in the URL is not valid percent-encoding: ${name}`, "model", "invalid_value");
+    throw invalidRequest(`The model id in the URL is not valid percent-encoding: ${forLog(name)}`, "model", "invalid_value");
   }
   const entries = modelEntries();
   let bare = name.trim();
@@ -98,7 +99,7 @@ export async function handleRetrieveModel(ctx) {
     return jsonResponse({ ...served, retired: { date: retired.date, replacement: retired.replacement } });
   }
   if (!entry || !allowed) {
-    throw new ApiError(404, `The model '${name}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
+    throw new ApiError(404, `The model '${forLog(name)}' does not exist or you do not have access to it. GET /v1/models lists the models this gateway serves.`, {
       param: "model", code: "model_not_found",
     });
   }

@@ -58,10 +58,17 @@ export class CompletionNormalizer {
       parts.push({ type: "error", error: upstreamErrorFromEvent(event.error) });
       return parts;
     }
-    if (Array.isArray(event.choices)) this.openAiEvent(event, parts);
-    else if (Array.isArray(event.output)) this.responsesObject(event, parts);
-    else if (typeof event.type === "string" && event.type.startsWith("response.")) this.responsesEvent(event, parts);
-    else this.nativeEvent(event, parts);
+    // An event of a shape nothing expected (a field of the wrong type that a conversion trips
+    // on) is logged and skipped like unparsable JSON: it must not break the client's stream.
+    try {
+      if (Array.isArray(event.choices)) this.openAiEvent(event, parts);
+      else if (Array.isArray(event.output)) this.responsesObject(event, parts);
+      else if (typeof event.type === "string" && event.type.startsWith("response.")) this.responsesEvent(event, parts);
+      else this.nativeEvent(event, parts);
+    } catch (err) {
+      console.warn(JSON.stringify({ event: "bad_upstream_chunk", error: String(err?.name ?? "error") }));
+      return parts;
+    }
     if (event.usage) this.usage = normalizeUsage(event.usage) ?? this.usage;
     if (typeof event.finish_reason === "string") this.upstreamFinish = event.finish_reason;
     return parts;
@@ -105,8 +112,9 @@ export class CompletionNormalizer {
         for (const piece of pieces) if (typeof piece?.text === "string") this.reasoningText(piece.text, parts);
       } else if (item.type === "message") {
         for (const piece of item.content ?? []) if (typeof piece?.text === "string") this.text(piece.text, parts);
-      } else if (item.type === "function_call") {
-        this.completeCalls([{ id: item.call_id ?? item.id ?? null, name: item.name, arguments: argumentsString(item.arguments) }], parts);
+      } else if (item.type === "function_call" && typeof item.name === "string" && item.name) {
+        const id = [item.call_id, item.id].find((v) => typeof v === "string" && v) ?? null;
+        this.completeCalls([{ id, name: item.name, arguments: argumentsString(item.arguments) }], parts);
       }
     }
     if (event.status === "incomplete") this.upstreamFinish = "length";
@@ -115,11 +123,11 @@ export class CompletionNormalizer {
   responsesEvent(event, parts) {
     switch (event.type) {
       case "response.output_text.delta":
-        this.text(String(event.delta ?? ""), parts);
+        if (typeof event.delta === "string") this.text(event.delta, parts);
         break;
       case "response.reasoning_text.delta":
       case "response.reasoning_summary_text.delta":
-        this.reasoningText(String(event.delta ?? ""), parts);
+        if (typeof event.delta === "string") this.reasoningText(event.delta, parts);
         break;
       case "response.output_item.added":
         if (event.item?.type === "function_call") {
@@ -317,38 +325,48 @@ function toCount(value) {
 }
 
 // `stop` sequences, applied here rather than sent: Workers AI's native models do not take them.
-// The text is cut before the first stop sequence and nothing after it is emitted; the longest
-// tail that could still become a stop sequence is held back until it cannot.
+// The text is cut before the first stop sequence to be completed (as a model that stops when it
+// has written one) and nothing after it is emitted; the longest tail that could still become a
+// stop sequence is held back until it cannot. Each sequence is followed by a Knuth-Morris-Pratt
+// matcher whose state survives between pushes, so a character costs the same however long the
+// text before it or the sequences are (the request caps them: chat_request.js).
 class StopSequenceFilter {
   constructor(sequences) {
-    this.sequences = sequences;
+    this.matchers = sequences.map((seq) => ({ seq, fallback: kmpFallback(seq), matched: 0 }));
     this.held = "";
+    this.work = 0; // characters x sequences examined, for the tests that prove the work is linear
   }
 
   push(text) {
     const buf = this.held + text;
-    let cut = -1;
-    let sequence = null;
-    for (const seq of this.sequences) {
-      const at = buf.indexOf(seq);
-      if (at !== -1 && (cut === -1 || at < cut)) {
-        cut = at;
-        sequence = seq;
-      }
-    }
-    if (cut !== -1) {
-      this.held = "";
-      return { text: buf.slice(0, cut), stopped: true, sequence };
-    }
     let keep = 0;
-    for (const seq of this.sequences) {
-      for (let n = Math.min(seq.length - 1, buf.length); n > keep; n--) {
-        if (buf.endsWith(seq.slice(0, n))) {
-          keep = n;
-          break;
+    for (let i = this.held.length; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      let cut = -1;
+      let sequence = null;
+      keep = 0;
+      for (const m of this.matchers) {
+        let k = m.matched;
+        while (k > 0 && m.seq.charCodeAt(k) !== c) k = m.fallback[k - 1];
+        if (m.seq.charCodeAt(k) === c) k++;
+        if (k === m.seq.length) {
+          const at = i + 1 - k;
+          if (cut === -1 || at < cut) {
+            cut = at;
+            sequence = m.seq;
+          }
+          k = m.fallback[k - 1];
         }
+        m.matched = k;
+        if (k > keep) keep = k;
+      }
+      this.work += this.matchers.length;
+      if (cut !== -1) {
+        this.held = "";
+        return { text: buf.slice(0, cut), stopped: true, sequence };
       }
     }
+    if (buf.length === this.held.length) keep = this.held.length;
     this.held = buf.slice(buf.length - keep);
     return { text: buf.slice(0, buf.length - keep), stopped: false };
   }
@@ -358,4 +376,15 @@ class StopSequenceFilter {
     this.held = "";
     return held;
   }
+}
+
+// fallback[k] = the length of the longest proper prefix of seq[0..k] that is also its suffix.
+function kmpFallback(seq) {
+  const fallback = new Array(seq.length).fill(0);
+  for (let i = 1, k = 0; i < seq.length; i++) {
+    while (k > 0 && seq[i] !== seq[k]) k = fallback[k - 1];
+    if (seq[i] === seq[k]) k++;
+    fallback[i] = k;
+  }
+  return fallback;
 }

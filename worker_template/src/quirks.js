@@ -3,76 +3,99 @@
 // here and nowhere else. Each fix names the model(s), the symptom, the fix, and the fixture under
 // tests/fixtures/workers-ai/ that proves it. The filters are streaming-safe: text arrives in
 // arbitrary pieces, so each one holds back only the few characters that could still turn out
-// to be the start of what it is looking for, and releases them as soon as they cannot.
+// to be the start of what it is looking for, and releases them as soon as they cannot. Their
+// work is linear in the text: state is kept between pushes, nothing already passed is searched
+// again, and every look-ahead is bounded (tests/test_filter_work.py counts `work`, the
+// characters each filter examines, over adversarial text of growing size).
 // =============================================================================================
 import { typeName } from "./http.js";
 
 // Llama 3.x / Llama 4 Scout / Qwen leak chat-template control tokens into the text, sometimes
 // with the role header around them ("<|start_header_id|>assistant<|end_header_id|>\n\n").
 // Fix: drop the tokens and whole role headers. Fixture: llama4-scout-control-tokens.*
-const CONTROL_TOKEN = /^<\|[A-Za-z0-9_.-]{1,40}\|>/;
+const CONTROL_TOKEN = /<\|[A-Za-z0-9_.-]{1,40}\|>/y;
 const CONTROL_TOKEN_PREFIX = /^<(\|([A-Za-z0-9_.-]{0,40}(\|)?)?)?$/;
 // Llama 3 writes <|start_header_id|>role<|end_header_id|>, Llama 4 <|header_start|>role<|header_end|>;
-// Scout was recorded mixing the two, so either closer ends either header.
+// Scout was recorded mixing the two, so either closer ends either header. A header is a role
+// name: a closer further than HEADER_MAX characters away does not end this opener (the opener
+// alone is dropped), so finding it never looks further than that.
 const HEADER_OPENERS = new Set(["<|start_header_id|>", "<|header_start|>"]);
 const HEADER_CLOSERS = ["<|end_header_id|>", "<|header_end|>"];
 const ROLE_PREFIX_TOKENS = new Set(["<|im_start|>"]);
+const ROLE_NAME = /(system|user|assistant|tool)?(\n)?/y;
 const HEADER_MAX = 64;
+const CONTROL_TOKEN_MAX = 44; // "<|" + 40 + "|>"
+const LINE_BREAKS = /[\r\n]*/y;
 
 export class ControlTokenFilter {
   constructor() {
     this.held = "";
     this.skipNewlines = false;
+    this.work = 0; // characters examined, for the tests that prove the work is linear
   }
 
   push(text) {
-    let buf = this.held + text;
-    let out = "";
+    const buf = this.held + text;
+    const n = buf.length;
     this.held = "";
+    this.work += n;
+    let out = "";
+    let i = 0;
     for (;;) {
       if (this.skipNewlines) {
-        buf = buf.replace(/^[\r\n]+/, "");
-        if (buf === "") return out;
+        LINE_BREAKS.lastIndex = i;
+        LINE_BREAKS.test(buf);
+        i = LINE_BREAKS.lastIndex;
+        if (i === n) return out;
         this.skipNewlines = false;
       }
-      const at = buf.indexOf("<");
-      if (at === -1) return out + buf;
-      out += buf.slice(0, at);
-      const rest = buf.slice(at);
-      const token = CONTROL_TOKEN.exec(rest)?.[0];
+      const at = buf.indexOf("<", i);
+      if (at === -1) return out + buf.slice(i);
+      out += buf.slice(i, at);
+      CONTROL_TOKEN.lastIndex = at;
+      const token = CONTROL_TOKEN.exec(buf)?.[0];
       if (!token) {
-        if (CONTROL_TOKEN_PREFIX.test(rest)) {
-          this.held = rest;
+        if (n - at <= CONTROL_TOKEN_MAX && CONTROL_TOKEN_PREFIX.test(buf.slice(at))) {
+          this.held = buf.slice(at);
           return out;
         }
         out += "<";
-        buf = rest.slice(1);
+        i = at + 1;
         continue;
       }
+      const after = at + token.length;
+      this.work += token.length;
       if (HEADER_OPENERS.has(token)) {
-        const ends = HEADER_CLOSERS.map((c) => [rest.indexOf(c), c]).filter(([i]) => i !== -1).sort((a, b) => a[0] - b[0]);
-        if (!ends.length) {
-          if (rest.length < HEADER_MAX) {
-            this.held = rest;
-            return out;
-          }
-          buf = rest.slice(token.length);
+        const window = buf.slice(after, after + HEADER_MAX);
+        this.work += window.length;
+        let end = -1;
+        for (const closer of HEADER_CLOSERS) {
+          const found = window.indexOf(closer);
+          if (found !== -1 && (end === -1 || found + closer.length < end)) end = found + closer.length;
+        }
+        if (end !== -1) {
+          i = after + end;
+          this.skipNewlines = true;
           continue;
         }
-        buf = rest.slice(ends[0][0] + ends[0][1].length);
-        this.skipNewlines = true;
+        if (n - after < HEADER_MAX) {
+          this.held = buf.slice(at); // the closer may still come
+          return out;
+        }
+        i = after;
         continue;
       }
       if (ROLE_PREFIX_TOKENS.has(token)) {
-        const role = /^(system|user|assistant|tool)?(\n)?/.exec(rest.slice(token.length));
-        if (rest.length - token.length < 10 && !role[2]) {
-          this.held = rest;
+        ROLE_NAME.lastIndex = after;
+        const role = ROLE_NAME.exec(buf);
+        if (n - after < 10 && !role[2]) {
+          this.held = buf.slice(at);
           return out;
         }
-        buf = rest.slice(token.length + role[0].length);
+        i = after + role[0].length;
         continue;
       }
-      buf = rest.slice(token.length);
+      i = after;
     }
   }
 
@@ -80,7 +103,14 @@ export class ControlTokenFilter {
     const tail = this.held;
     this.held = "";
     // Whatever is still held starts a token or a role header ("<|eot_i", "<|im_start|>assi"):
-    // cut off by the end of the stream, it is template debris, not text.
+    // cut off by the end of the stream, it is template debris, not text. A header opener with
+    // text after it that is no role name lost its closer: the opener goes, the text stays.
+    CONTROL_TOKEN.lastIndex = 0;
+    const token = CONTROL_TOKEN.exec(tail)?.[0];
+    if (token && HEADER_OPENERS.has(token)) {
+      const rest = tail.slice(token.length);
+      return /^\s*[A-Za-z_]{0,20}$/.test(rest) ? "" : this.push(rest) + this.end();
+    }
     return tail.startsWith("<|") ? "" : tail;
   }
 }
@@ -99,31 +129,40 @@ export class ThinkFilter {
     this.held = "";
     this.sawTag = false;
     this.trimNext = false;
+    this.work = 0; // characters examined, for the tests that prove the work is linear
   }
 
-  // Returns [{kind: "text"|"reasoning", text}].
+  // Returns [{kind: "text"|"reasoning", text}]. Each tag is searched for from where the last
+  // search ended (and not again once absent), so a push costs its own length.
   push(text) {
-    let buf = this.held + text;
+    const buf = this.held + text;
+    const n = buf.length;
     this.held = "";
+    this.work += n;
     const out = [];
+    let i = 0;
+    let open = -2; // -2: not searched yet; -1: absent from the rest of buf
+    let close = -2;
     for (;;) {
       if (this.trimNext) {
-        buf = buf.replace(/^\s+/, "");
-        if (buf === "") return out;
+        LEADING_SPACE.lastIndex = i;
+        LEADING_SPACE.test(buf);
+        i = LEADING_SPACE.lastIndex;
+        if (i === n) return out;
         this.trimNext = false;
       }
-      const open = buf.indexOf(THINK_OPEN);
-      const close = buf.indexOf(THINK_CLOSE);
-      const next = [open, close].filter((i) => i !== -1).sort((a, b) => a - b)[0];
-      if (next === undefined) {
-        const keep = partialTagLength(buf, [THINK_OPEN, THINK_CLOSE]);
-        this.emit(out, buf.slice(0, buf.length - keep));
-        this.held = buf.slice(buf.length - keep);
+      if (open !== -1 && open < i) open = buf.indexOf(THINK_OPEN, i);
+      if (close !== -1 && close < i) close = buf.indexOf(THINK_CLOSE, i);
+      const next = open === -1 ? close : close === -1 ? open : Math.min(open, close);
+      if (next === -1) {
+        const keep = partialTagLength(buf, i, [THINK_OPEN, THINK_CLOSE]);
+        this.emit(out, buf.slice(i, n - keep));
+        this.held = buf.slice(n - keep);
         return out;
       }
-      this.emit(out, buf.slice(0, next));
+      this.emit(out, buf.slice(i, next));
       const isOpen = next === open;
-      buf = buf.slice(next + (isOpen ? THINK_OPEN.length : THINK_CLOSE.length));
+      i = next + (isOpen ? THINK_OPEN.length : THINK_CLOSE.length);
       this.reasoning = isOpen;
       this.sawTag = true;
       this.trimNext = true;
@@ -142,12 +181,17 @@ export class ThinkFilter {
   }
 }
 
-// How many characters at the end of `text` could be the start of one of `tags`.
-function partialTagLength(text, tags) {
-  const lt = text.lastIndexOf("<");
-  if (lt === -1) return 0;
-  const tail = text.slice(lt);
-  return tags.some((tag) => tag.length > tail.length && tag.startsWith(tail)) ? tail.length : 0;
+const LEADING_SPACE = /\s*/y;
+
+// How many characters at the end of `text` (from `from` on) could be the start of one of `tags`.
+// Only the last few can: a tag is short.
+function partialTagLength(text, from, tags) {
+  for (let k = Math.min(THINK_CLOSE.length - 1, text.length - from); k > 0; k--) {
+    if (text.charCodeAt(text.length - k) !== 60) continue; // "<"
+    const tail = text.slice(text.length - k);
+    if (tags.some((tag) => tag.startsWith(tail))) return k;
+  }
+  return 0;
 }
 
 // A tool call written as JSON text instead of `tool_calls`: gpt-oss and Llama leak them into the
@@ -159,126 +203,291 @@ function partialTagLength(text, tags) {
 // '<tool_call>', a json code fence) is held back until it is complete; if it names a requested
 // tool it becomes real tool calls, otherwise it is released as text. Everything else streams at
 // once. Fixtures: gpt-oss-tool-call-leaked-in-content.json, llama-leaked-tool-json.json
+// Cost: every character is looked at a bounded number of times. The head of a candidate (at
+// most HEAD_WINDOW characters) is judged by pattern; its JSON is then read by a JsonScanner that
+// keeps its state between pushes, and a candidate that stops being valid JSON, grows past
+// TOOL_JSON_LIMIT or nests deeper than JSON_DEPTH_LIMIT is released as text at once.
 const CALL_KEYS = ["name", "type", "function", "tool_calls", "tool_call"];
 const TOOL_JSON_LIMIT = 65536;
 const WRAPPER_OPEN = /^(<tool_call>|```(?:json)?)\s*/;
 const WRAPPER_PARTIAL = /^(<(t(o(o(l(_(c(a(l(l)?)?)?)?)?)?)?)?)?|`{1,3}(j(s(o(n)?)?)?)?)$/;
-const CANDIDATE_CHARS = new Set(["{", "[", "<", "`"]);
+const CALL_HEAD = /^(\[\s*)?\{\s*"([a-z_]*)("?)/;
+const CANDIDATE_CHAR = /[{[<`]/g;
 const HEAD_WINDOW = 48;
+// What may follow a recovered call and is not text: one closing wrapper or separator.
+const CALL_CLOSERS = ["</tool_call>", "```", ","];
 
 export class ToolJsonSniffer {
   constructor(toolNames) {
     this.toolNames = new Set(toolNames);
-    this.held = "";
-    this.foundCalls = false;
+    this.pending = ""; // a candidate's head (or a closer) still being judged: at most HEAD_WINDOW chars
+    this.scanner = null; // the JsonScanner reading a candidate's JSON, once its head is judged
+    this.held = []; // the candidate's text while its JSON is read
+    this.heldLength = 0;
+    this.prefix = 0; // length of the candidate's wrapper (<tool_call>, ```json)
+    this.afterCall = false; // a call was just recovered: its closer may follow
+    this.work = 0; // characters examined, for the tests that prove the work is linear
   }
 
   // Returns [{kind: "text", text} | {kind: "calls", calls: [{id, name, arguments}]}].
   push(text) {
     const out = [];
-    this.held += text;
-    this.scan(out, false);
+    this.scan(text, out, false);
     return out;
   }
 
   end() {
     const out = [];
-    this.scan(out, true);
+    this.scan("", out, true);
     return out;
   }
 
-  scan(out, final) {
-    while (this.held) {
-      if (this.foundCalls) {
-        // What follows a recovered call: its wrapper's closing and separators are not text.
-        const close = /^\s*(<\/tool_call>|```|,)?\s*/.exec(this.held)[0];
-        if (close.length === this.held.length && !final) return;
-        const rest = this.held.slice(close.length);
-        if (!final && ["</tool_call>", "```"].some((c) => c.startsWith(rest))) return;
-        this.held = this.held.slice(close.length);
-        if (!this.held) return;
+  scan(text, out, final) {
+    const s = this.pending + text;
+    const n = s.length;
+    this.pending = "";
+    let i = 0;
+    for (;;) {
+      if (this.scanner) {
+        const { end, status } = this.scanner.feed(s, i);
+        this.work += end - i;
+        if (end > i) this.held.push(s.slice(i, end));
+        this.heldLength += end - i;
+        i = end;
+        if (status === "more" && !final && this.heldLength <= TOOL_JSON_LIMIT) return;
+        const held = this.held.join("");
+        const calls = status === "done" ? toolCallsFromJson(held.slice(this.prefix), this.toolNames) : null;
+        this.scanner = null;
+        this.held = [];
+        this.heldLength = 0;
+        if (calls) {
+          out.push({ kind: "calls", calls });
+          this.afterCall = true;
+        } else {
+          this.text(out, held);
+        }
+        continue;
       }
-      const start = candidateStart(this.held);
-      if (start === -1) {
-        this.text(out, this.held);
-        this.held = "";
+      if (this.afterCall) {
+        i = this.skipCloser(s, i, final);
+        if (i === -1) return;
+      }
+      if (i >= n) return;
+      CANDIDATE_CHAR.lastIndex = i;
+      const found = CANDIDATE_CHAR.exec(s);
+      this.work += (found ? found.index : n) - i;
+      if (!found) {
+        this.text(out, s.slice(i));
         return;
       }
-      this.text(out, this.held.slice(0, start));
-      this.held = this.held.slice(start);
-      const verdict = judgeCandidate(this.held, this.toolNames, final || this.held.length > TOOL_JSON_LIMIT);
-      if (verdict.wait) return;
-      if (verdict.calls) {
-        out.push({ kind: "calls", calls: verdict.calls });
-        this.foundCalls = true;
-      } else {
-        this.text(out, this.held.slice(0, verdict.length));
+      const at = found.index;
+      this.text(out, s.slice(i, at));
+      const window = s.slice(at, at + HEAD_WINDOW);
+      this.work += window.length;
+      const verdict = judgeHead(window, !final && at + HEAD_WINDOW >= n);
+      if (verdict.wait) {
+        this.pending = s.slice(at);
+        return;
       }
-      this.held = this.held.slice(verdict.length);
+      if (!verdict.candidate) {
+        this.text(out, s[at]);
+        i = at + 1;
+        continue;
+      }
+      this.prefix = verdict.prefix;
+      this.held = [s.slice(at, at + verdict.prefix)];
+      this.heldLength = verdict.prefix;
+      this.scanner = new JsonScanner();
+      i = at + verdict.prefix;
     }
+  }
+
+  // After a recovered call: whitespace and one closer (or comma) are not text. Returns where the
+  // text goes on, or -1 when all of `s` was used up (a partial closer is kept in `pending`).
+  skipCloser(s, i, final) {
+    const n = s.length;
+    const from = i;
+    let closed = false;
+    for (;;) {
+      while (i < n && isJsonSpace(s.charCodeAt(i))) i++;
+      this.work += i - from + 1;
+      if (i === n) return -1;
+      if (closed) break;
+      const closer = CALL_CLOSERS.find((c) => s.startsWith(c, i));
+      if (closer) {
+        i += closer.length;
+        closed = true;
+        continue;
+      }
+      if (!final && n - i < 12 && CALL_CLOSERS.some((c) => c.startsWith(s.slice(i)))) {
+        this.pending = s.slice(i);
+        return -1;
+      }
+      break;
+    }
+    this.afterCall = false;
+    return i;
   }
 
   text(out, text) {
     if (!text) return;
-    if (text.trim()) this.foundCalls = false;
-    out.push({ kind: "text", text });
+    const last = out[out.length - 1];
+    if (last?.kind === "text") last.text += text;
+    else out.push({ kind: "text", text });
   }
 }
 
-// Where in `text` a tool call could begin (or is still arriving), or -1.
-function candidateStart(text) {
-  for (let i = 0; i < text.length; i++) {
-    if (!CANDIDATE_CHARS.has(text[i])) continue;
-    const window = text.slice(i, i + HEAD_WINDOW);
-    const verdict = judgeCandidate(window, null, false, i + HEAD_WINDOW < text.length);
-    if (verdict.wait || verdict.candidate) return i;
-  }
-  return -1;
-}
-
-// Is `text`, which starts at a candidate character, a tool call? {wait} while that cannot be told
-// yet; {candidate} when only the head was asked about (no toolNames); else {length, calls} with
-// calls null when the first `length` characters are plain text.
-function judgeCandidate(text, toolNames, final, truncated = false) {
-  const plain = { length: 1, calls: null };
-  const atEnd = !final && !truncated;
-  if (atEnd && WRAPPER_PARTIAL.test(text)) return { wait: true };
-  const wrapper = WRAPPER_OPEN.exec(text);
+// Could `window` (which starts at a candidate character) be the start of a tool call? {wait} while
+// that cannot be told yet (only when `atEnd`: more text may follow); {candidate, prefix} when it
+// opens a JSON object or array whose first key is one a call has; else {} (plain text).
+function judgeHead(window, atEnd) {
+  if (atEnd && WRAPPER_PARTIAL.test(window)) return { wait: true };
+  const wrapper = WRAPPER_OPEN.exec(window);
   const prefix = wrapper ? wrapper[0].length : 0;
-  const body = text.slice(prefix);
-  const head = /^(\[\s*)?\{\s*"([a-z_]*)("?)/.exec(body);
-  if (!head) return atEnd && /^(\[\s*)?(\{\s*)?$/.test(body) ? { wait: true } : plain;
+  const body = window.slice(prefix);
+  const head = CALL_HEAD.exec(body);
+  if (!head) return atEnd && /^(\[\s*)?(\{\s*)?$/.test(body) ? { wait: true } : {};
   if (!head[3]) {
     const open = body.length === head[0].length && CALL_KEYS.some((k) => k.startsWith(head[2]));
-    return atEnd && open ? { wait: true } : plain;
+    return atEnd && open ? { wait: true } : {};
   }
-  if (!CALL_KEYS.includes(head[2])) return plain;
-  if (!toolNames) return { candidate: true };
-  const length = completeJsonLength(body);
-  if (length === -1) return final ? plain : { wait: true };
-  const calls = toolCallsFromJson(body.slice(0, length), toolNames);
-  return calls ? { length: prefix + length, calls } : plain;
+  return CALL_KEYS.includes(head[2]) ? { candidate: true, prefix } : {};
 }
 
-// Length of the first complete JSON object/array at the start of `text`, or -1.
-function completeJsonLength(text) {
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === "\\") escaped = true;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{" || c === "[") depth++;
-    else if (c === "}" || c === "]") {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
+function isJsonSpace(code) {
+  return code === 32 || code === 10 || code === 13 || code === 9;
+}
+
+// Reads one JSON value (an object or array) as it arrives, validating as it goes, so a push
+// costs only its own characters. feed(s, i) reads from s[i] and says where it stopped: "done"
+// (the value ended just before `end`), "error" (s[end] cannot continue valid JSON, or the value
+// nests deeper than JSON_DEPTH_LIMIT) or "more" (all of s read, the value is still open).
+const JSON_DEPTH_LIMIT = 64;
+const S_VALUE = 0; // a value is expected
+const S_ARRAY_FIRST = 1; // after "[": a value or "]"
+const S_OBJECT_FIRST = 2; // after "{": a key or "}"
+const S_KEY = 3; // after "," in an object
+const S_COLON = 4;
+const S_AFTER = 5; // after a value: "," or the container's closer
+const S_STRING = 6;
+const S_ESCAPE = 7;
+const S_UNICODE = 8;
+const S_NUMBER = 9;
+const S_LITERAL = 10;
+const ESCAPABLE = new Set([34, 92, 47, 98, 102, 110, 114, 116]); // " \ / b f n r t
+const LITERALS = { 116: "true", 102: "false", 110: "null" };
+
+class JsonScanner {
+  constructor() {
+    this.state = S_VALUE;
+    this.stack = []; // "{" or "[" per open container
+    this.isKey = false;
+    this.literal = "";
+    this.left = 0; // characters of a literal or \u escape still to come
   }
-  return -1;
+
+  feed(s, i) {
+    const n = s.length;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      switch (this.state) {
+        case S_STRING: {
+          // The common case, a long string, in one tight loop.
+          let j = i;
+          for (; j < n; j++) {
+            const d = s.charCodeAt(j);
+            if (d === 34 || d === 92 || d < 32) break;
+          }
+          if (j === n) return { end: n, status: "more" };
+          const d = s.charCodeAt(j);
+          if (d < 32) return { end: j, status: "error" };
+          this.state = d === 92 ? S_ESCAPE : this.isKey ? S_COLON : S_AFTER;
+          i = j + 1;
+          continue;
+        }
+        case S_ESCAPE:
+          if (c === 117) {
+            this.state = S_UNICODE;
+            this.left = 4;
+          } else if (ESCAPABLE.has(c)) this.state = S_STRING;
+          else return { end: i, status: "error" };
+          i++;
+          continue;
+        case S_UNICODE:
+          if (!/[0-9a-fA-F]/.test(s[i])) return { end: i, status: "error" };
+          if (--this.left === 0) this.state = S_STRING;
+          i++;
+          continue;
+        case S_NUMBER:
+          if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46 || c === 69 || c === 101) {
+            i++;
+            continue;
+          }
+          this.state = S_AFTER; // JSON.parse judges the number itself
+          continue;
+        case S_LITERAL:
+          if (c !== this.literal.charCodeAt(this.literal.length - this.left)) return { end: i, status: "error" };
+          if (--this.left === 0) this.state = S_AFTER;
+          i++;
+          continue;
+        default:
+          break;
+      }
+      if (isJsonSpace(c)) {
+        i++;
+        continue;
+      }
+      const top = this.stack[this.stack.length - 1];
+      switch (this.state) {
+        case S_VALUE:
+        case S_ARRAY_FIRST:
+          if (c === 123 || c === 91) {
+            if (this.stack.length >= JSON_DEPTH_LIMIT) return { end: i, status: "error" };
+            this.stack.push(c === 123 ? "{" : "[");
+            this.state = c === 123 ? S_OBJECT_FIRST : S_ARRAY_FIRST;
+          } else if (c === 34) {
+            this.state = S_STRING;
+            this.isKey = false;
+          } else if (c === 45 || (c >= 48 && c <= 57)) {
+            this.state = S_NUMBER;
+          } else if (LITERALS[c]) {
+            this.literal = LITERALS[c];
+            this.left = this.literal.length - 1;
+            this.state = S_LITERAL;
+          } else if (c === 93 && this.state === S_ARRAY_FIRST) {
+            if (this.close()) return { end: i + 1, status: "done" };
+          } else return { end: i, status: "error" };
+          break;
+        case S_OBJECT_FIRST:
+        case S_KEY:
+          if (c === 34) {
+            this.state = S_STRING;
+            this.isKey = true;
+          } else if (c === 125 && this.state === S_OBJECT_FIRST) {
+            if (this.close()) return { end: i + 1, status: "done" };
+          } else return { end: i, status: "error" };
+          break;
+        case S_COLON:
+          if (c !== 58) return { end: i, status: "error" };
+          this.state = S_VALUE;
+          break;
+        default: // S_AFTER
+          if (c === 44) this.state = top === "{" ? S_KEY : S_VALUE;
+          else if ((c === 125 && top === "{") || (c === 93 && top === "[")) {
+            if (this.close()) return { end: i + 1, status: "done" };
+          } else return { end: i, status: "error" };
+      }
+      i++;
+    }
+    return { end: n, status: "more" };
+  }
+
+  // Closes the innermost container; true when that was the outermost one.
+  close() {
+    this.stack.pop();
+    this.state = S_AFTER;
+    return this.stack.length === 0;
+  }
 }
 
 // The JSON shapes models use for a call: {name, arguments}, {name, parameters},

@@ -11,11 +11,13 @@ import { resolveModel } from "./catalog.js";
 import { buildChatInputs } from "./chat_inputs.js";
 import { parseChatRequest } from "./chat_request.js";
 import { collectResult, openStream, runWithFallbacks } from "./completion.js";
+import { checkType, checkTypes } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { deleteStoredResponse, loadStoredResponse, responseIdOfItem, saveStoredResponse } from "./item_store.js";
 import { CompletionNormalizer } from "./normalize.js";
 import { argumentsString } from "./quirks.js";
 import { ResponseBuilder, responseEventStream, responseSkeleton } from "./responses_encode.js";
+import { checkResponsesFields } from "./responses_fields.js";
 import { IGNORED_TOOLS_HEADER, modelToolName, planResponseTools } from "./responses_tools.js";
 import { openReasoning, sealReasoning } from "./seal.js";
 import { SSE_HEADERS } from "./sse.js";
@@ -29,6 +31,7 @@ const ENCRYPTED_REASONING = "reasoning.encrypted_content";
 export async function handleResponses(ctx) {
   const body = await readJsonBody(ctx.request, ctx.settings.limits.maxBodyBytes);
   ctx.log.model_requested = typeof body.model === "string" ? body.model : null;
+  checkResponsesFields(body);
   const store = body.store !== false;
   const offered = planResponseTools(body);
   const previous = await loadPrevious(ctx, body.previous_response_id);
@@ -247,6 +250,7 @@ function addInputItem(conversation, item, where, trusted) {
     case "function_call": {
       requireString(item, "call_id", where);
       requireString(item, "name", where);
+      checkType(item, "arguments", ["string", "object"], `${where}.arguments`);
       pushToolCall(conversation, { id: item.call_id, type: "function", function: { name: modelToolName(item.name, item.namespace), arguments: argumentsString(item.arguments ?? "{}") } });
       return;
     }
@@ -276,7 +280,7 @@ function addInputItem(conversation, item, where, trusted) {
       return;
     }
     default:
-      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference.`, `${where}.type`, "invalid_value");
+      throw invalidRequest(`Unsupported input item type ${JSON.stringify(type ?? null)} in '${where}'. Supported: message, function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning, item_reference.`, type === undefined ? where : `${where}.type`, "invalid_value");
   }
 }
 
@@ -290,8 +294,9 @@ function messageContent(content, where, role) {
   const parts = content.map((part, i) => {
     const at = `${where}[${i}]`;
     if (typeName(part) !== "object") throw invalidRequest(`Invalid type for '${at}': expected a content part object.`, at, "invalid_type");
-    if (["input_text", "output_text", "text", "summary_text", "reasoning_text"].includes(part.type)) return { type: "text", text: String(part.text ?? "") };
-    if (part.type === "refusal") return { type: "text", text: String(part.refusal ?? "") };
+    checkTypes(part, { text: "string", refusal: "string", detail: "string", image_url: ["string", "object"] }, `${at}.`);
+    if (["input_text", "output_text", "text", "summary_text", "reasoning_text"].includes(part.type)) return { type: "text", text: part.text ?? "" };
+    if (part.type === "refusal") return { type: "text", text: part.refusal ?? "" };
     if (part.type === "input_image") {
       const url = typeof part.image_url === "string" ? part.image_url : part.image_url?.url;
       if (typeof url !== "string") {

@@ -8,6 +8,7 @@ import { VERSION } from "./build.js";
 import { handleChatCompletions } from "./chat.js";
 import { corsHeaders, preflightResponse } from "./cors.js";
 import { handleEmbeddings } from "./embeddings.js";
+import { forLog } from "./field_checks.js";
 import { ApiError, jsonResponse, newId } from "./http.js";
 import { handleImageGenerations } from "./images.js";
 import { limitedStream, reportTokens, setLimitHeaders } from "./limits.js";
@@ -51,15 +52,18 @@ async function handleHealth() {
 async function handleRequest(request, env, ctx) {
   const url = new URL(request.url);
   const found = findRoute(url.pathname);
-  ctx.log.route = found ? found.route.path : url.pathname;
+  ctx.log.route = found ? found.route.path : forLog(url.pathname);
   if (found?.route.errors) ctx.renderError = found.route.errors;
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
-    throw new ApiError(404, `Unknown request URL: ${request.method} ${url.pathname}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
+    throw new ApiError(404, `Unknown request URL: ${request.method} ${forLog(url.pathname)}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
   }
-  const handler = found.route.methods[request.method];
+  // HEAD is GET without the body, wherever GET is answered (uptime checks probe /health so).
+  const head = request.method === "HEAD";
+  const handler = found.route.methods[head ? "GET" : request.method];
   if (!handler) {
-    const allowed = Object.keys(found.route.methods).join(", ");
+    const methods = Object.keys(found.route.methods);
+    const allowed = (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
     throw new ApiError(405, `Method ${request.method} is not allowed for ${url.pathname}; use ${allowed}.`, {
       code: "method_not_allowed", headers: { allow: allowed },
     });
@@ -71,7 +75,8 @@ async function handleRequest(request, env, ctx) {
     ctx.keyId = key.id;
     ctx.log.key_id = key.id;
   }
-  return handler(ctx);
+  const response = await handler(ctx);
+  return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
 }
 
 export default {
@@ -158,7 +163,7 @@ function logLine(ctx, request, response, errorCode, started) {
   const log = ctx.log;
   const line = {
     request_id: ctx.requestId, route: log.route, method: request.method,
-    model_requested: log.model_requested ?? null, model: log.model ?? null,
+    model_requested: forLog(log.model_requested), model: forLog(log.model),
     fallback: log.fallback ?? null, key_id: log.key_id ?? null, status: response.status,
     stream: log.stream, duration_ms: Date.now() - started,
     prompt_tokens: log.usage?.prompt_tokens ?? null, completion_tokens: log.usage?.completion_tokens ?? null,
