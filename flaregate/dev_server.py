@@ -177,14 +177,20 @@ def start(options: DevOptions, say: Callable[[str], None]) -> DevServer:
     remote = wants_remote(options.remote, os.environ)
     if options.port:
         _check_port_free(options.port)
+    state = options.state_dir.resolve()
+    worker_dir = state / "worker"
+    try:
+        if options.fresh:  # the key ring and what is kept per key (limits) go together
+            for kept in ("kv", "do"):
+                shutil.rmtree(state / kept, ignore_errors=True)
+        write_bundle(options.config, worker_dir)
+    except OSError as err:
+        raise DevServerError(
+            f"cannot use {str(options.state_dir)[:100]!r} as the state directory "
+            f"({err.strerror or err}): pick another with --state-dir"
+        ) from None
     node = find_node()
     packages = ensure_packages(remote, say, node)
-    state = options.state_dir.resolve()
-    if options.fresh:  # the key ring and what is kept per key (limits) go together
-        for kept in ("kv", "do"):
-            shutil.rmtree(state / kept, ignore_errors=True)
-    worker_dir = state / "worker"
-    write_bundle(options.config, worker_dir)
 
     key = generate_key()
     record = KeyRecord(

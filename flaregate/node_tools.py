@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -95,12 +94,14 @@ def ensure_packages(remote: bool, say: Callable[[str], None], node: str) -> Path
         [npm, "install", "--prefix", str(prefix), "--save-exact", "--no-audit", "--no-fund"]
         + ["--loglevel=error", *specs],
         cwd=prefix,
-        # npm's report goes to stderr: stdout is the dev server's (its banner, the request log).
-        stdout=sys.stderr,
+        capture_output=True,
+        text=True,
         env={**os.environ, "npm_config_update_notifier": "false"},
         check=False,
     )
     if result.returncode != 0 or any(installed_version(prefix, n) != v for n, v in missing):
+        # npm's own words first (on stderr, like every progress line), then the one-line error.
+        say("\n".join((result.stdout + result.stderr).strip().splitlines()[-15:]))
         raise DevServerError(
             f"npm could not install {', '.join(specs)} into {prefix} (its output is above): "
             "check the network or npm proxy settings (`npm config get registry`) and try again"
