@@ -49,18 +49,24 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_worker(config: WorkerConfig) -> str:
+def build_module(config: WorkerConfig) -> str:
+    """The one generated Worker module, ``build.js``: its version, settings and model catalog."""
     catalog = load_catalog(config.models, config.aliases, config.fallbacks)
-    env = _environment()
     build = {
         "version": __version__,
         "settings": config.worker_settings(),
         "catalog": worker_catalog(catalog),
     }
+    return _environment().get_template("src/build.js.j2").render(**build)
+
+
+def render_worker(config: WorkerConfig) -> str:
+    env = _environment()
+    build = build_module(config)
 
     def read(name: str) -> str:
         if name == "build.js":
-            return env.get_template("src/build.js.j2").render(**build)
+            return build
         return (TEMPLATE_DIR / "src" / name).read_text(encoding="utf-8")
 
     return env.get_template("worker.js.j2").render(version=__version__, modules=assemble(read))

@@ -6,7 +6,7 @@
 // request against the cached record, so an expiry already in the record is enforced to the
 // second; a record that changes (rotation, revocation) is seen within one cache period.
 import { DeadlineExceeded, withDeadline } from "./deadline.js";
-import { ApiError, typeName } from "./http.js";
+import { ApiError, hexOf, typeName } from "./http.js";
 import { keyFromRecord, keyPolicyProblem } from "./policy.js";
 
 const AUTH_CACHE_LIMIT = 1000;
@@ -98,7 +98,9 @@ function invalidKey() {
   });
 }
 
+const KEY_ENCODER = new TextEncoder();
+
 async function sha256Hex(text) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const digest = await crypto.subtle.digest("SHA-256", KEY_ENCODER.encode(text));
+  return hexOf(new Uint8Array(digest));
 }

@@ -1,6 +1,6 @@
 // Parts -> OpenAI chat completions: one chat.completion object, or a stream of
 // chat.completion.chunk events.
-import { SSE_ENCODER } from "./sse.js";
+import { SSE_ENCODER, StreamEnd } from "./sse.js";
 
 export function assembleCompletion(meta, parts, ctx) {
   let content = "";
@@ -33,12 +33,18 @@ export function assembleCompletion(meta, parts, ctx) {
 // chat.completion.chunk events, one per part as it arrives: the role first, then text,
 // reasoning and tool-call deltas, a chunk with finish_reason, the usage chunk if asked, [DONE].
 // An error mid-stream becomes {"error": {...}} (OpenAI clients raise it) and ends the stream.
-// The chunk envelope is serialized once; each part only adds its delta, and each upstream read
-// becomes one write, so the per-token CPU stays small.
+// The chunk envelope is serialized once; a text or reasoning part only adds its JSON string, and
+// each upstream read becomes one write, so the per-token CPU stays small. The stream reports its
+// end to the router through ctx.streamEnd.
 export function chatChunkStream(meta, first, events, includeUsage, ctx) {
-  const head = JSON.stringify({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model }).slice(0, -1);
-  const chunk = (delta, finish = null) =>
-    `data: ${head},"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
+  const envelope = JSON.stringify({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model }).slice(0, -1);
+  const head = `data: ${envelope},"choices":[{"index":0,"delta":`;
+  const tail = ',"logprobs":null,"finish_reason":null}]}\n\n';
+  const contentHead = `${head}{"content":`;
+  const reasoningHead = `${head}{"reasoning_content":`;
+  const deltaTail = `}${tail}`;
+  const chunk = (delta, finish = null) => `${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
+  const end = (ctx.streamEnd = new StreamEnd());
   let pending = first;
   let usage = null;
   return new ReadableStream({
@@ -47,8 +53,11 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
     },
     async pull(controller) {
       // A batch can produce no bytes (usage alone): keep reading, or the stream would stall.
-      for (;;) {
-        if (await this.pump(controller)) return;
+      try {
+        while (!(await this.pump(controller)));
+      } catch (err) {
+        end.report({ stream_error: "stream_failed" });
+        throw err;
       }
     },
     async pump(controller) {
@@ -56,16 +65,17 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
       pending = null;
       if (batch.done) {
         controller.close();
+        end.report();
         return true;
       }
       let out = "";
       for (const part of batch.value) {
         switch (part.type) {
           case "text":
-            out += chunk({ content: part.text });
+            out += contentHead + JSON.stringify(part.text) + deltaTail;
             break;
           case "reasoning":
-            out += chunk({ reasoning_content: part.text });
+            out += reasoningHead + JSON.stringify(part.text) + deltaTail;
             break;
           case "tool_call":
             out += chunk({ tool_calls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }] });
@@ -80,7 +90,7 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
           case "finish":
             out += chunk({}, part.reason);
             if (includeUsage) {
-              out += `data: ${head},"choices":[],"usage":${JSON.stringify(usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 })}}\n\n`;
+              out += `data: ${envelope},"choices":[],"usage":${JSON.stringify(usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 })}}\n\n`;
             }
             out += "data: [DONE]\n\n";
             break;
@@ -89,6 +99,7 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
             controller.enqueue(SSE_ENCODER.encode(`${out}data: ${JSON.stringify(part.error.body())}\n\ndata: [DONE]\n\n`));
             controller.close();
             events.return();
+            end.report();
             return true;
           default:
             break;
@@ -99,6 +110,7 @@ export function chatChunkStream(meta, first, events, includeUsage, ctx) {
     },
     cancel() {
       events.return();
+      end.report({ stream_error: "client_cancelled" });
     },
   });
 }

@@ -54,49 +54,87 @@ export async function collectResult(ctx, result, normalizer) {
   return [...normalizer.event(result), ...normalizer.end({ streamed: false })];
 }
 
-// Yields batches of parts as the upstream produces them. Deadlines: the first event must come
-// within firstTokenMs of `startedAt` (the binding call included), every later one within idleMs;
-// on expiry the upstream is cancelled and an error part ends the stream. A non-stream object
-// (gpt-oss and Kimi on some paths) is replayed as a single event: a simulated stream.
-async function* upstreamEvents(upstream, normalizer, timeouts, startedAt = Date.now()) {
-  if (!(upstream instanceof ReadableStream)) {
-    yield [...normalizer.event(upstream), ...normalizer.end({ streamed: false })];
-    return;
+// Batches of parts as the upstream produces them, through an async iterator's next()/return().
+// Deadlines: the first event must come within firstTokenMs of `startedAt` (the binding call
+// included), every later one within idleMs; on expiry the upstream is cancelled and an error part
+// ends the stream. A non-stream object (gpt-oss and Kimi on some paths) is replayed as a single
+// event: a simulated stream. A plain object rather than an async generator: it runs once per
+// upstream read, and return() cancels the upstream at once, even while a read is pending.
+function upstreamEvents(upstream, normalizer, timeouts, startedAt = Date.now()) {
+  return new UpstreamBatches(upstream, normalizer, timeouts, startedAt);
+}
+
+const NO_MORE = Object.freeze({ done: true, value: undefined });
+
+class UpstreamBatches {
+  constructor(upstream, normalizer, timeouts, startedAt) {
+    this.normalizer = normalizer;
+    this.timeouts = timeouts;
+    this.closed = false;
+    this.ending = false; // a stop sequence was reached: the next batch is the last
+    if (!(upstream instanceof ReadableStream)) {
+      this.object = upstream;
+      return;
+    }
+    this.reader = upstream.getReader();
+    this.parser = new SseParser();
+    this.watchdog = new Watchdog(() => this.reader.cancel().catch(() => {}));
+    this.wait = { ms: timeouts.firstTokenMs, what: "the first token", from: startedAt };
   }
-  const reader = upstream.getReader();
-  const parser = new SseParser();
-  const watchdog = new Watchdog(() => reader.cancel().catch(() => {}));
-  let wait = { ms: timeouts.firstTokenMs, what: "the first token", from: startedAt };
-  let finished = false;
-  try {
-    for (;;) {
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async next() {
+    if (this.closed) return NO_MORE;
+    const normalizer = this.normalizer;
+    if (!this.reader) {
+      this.closed = true;
+      return { done: false, value: [...normalizer.event(this.object), ...normalizer.end({ streamed: false })] };
+    }
+    const watchdog = this.watchdog;
+    while (!this.ending) {
       let read;
-      watchdog.arm(wait.ms, wait.what, wait.from);
+      watchdog.arm(this.wait.ms, this.wait.what, this.wait.from);
       try {
-        read = await reader.read();
+        read = await this.reader.read();
       } catch (err) {
-        yield [{ type: "error", error: bindingError(err, "") }];
-        return;
+        if (this.closed) return NO_MORE;
+        return this.last([{ type: "error", error: bindingError(err, "") }], false);
       } finally {
         watchdog.pause();
       }
-      if (watchdog.error) {
-        yield [{ type: "error", error: timeoutError(watchdog.error) }];
-        return;
-      }
+      if (this.closed) return NO_MORE; // return() was called while the read was pending
+      if (watchdog.error) return this.last([{ type: "error", error: timeoutError(watchdog.error) }], false);
       if (read.done) break;
       const parts = [];
-      for (const data of parser.push(read.value)) parts.push(...normalizer.event(data));
-      if (normalizer.sawEvent) wait = { ms: timeouts.idleMs, what: "the next token", from: undefined };
-      if (parts.length) yield parts;
-      if (normalizer.stopped) break; // a stop sequence: the rest of the answer is not wanted
+      for (const data of this.parser.push(read.value)) normalizer.event(data, parts);
+      if (normalizer.sawEvent && this.wait.from !== undefined) this.wait = { ms: this.timeouts.idleMs, what: "the next token", from: undefined };
+      if (normalizer.stopped) this.ending = true; // a stop sequence: the rest of the answer is not wanted
+      if (parts.length) return { done: false, value: parts };
     }
-    const parts = normalizer.stopped ? [] : parser.end().flatMap((data) => normalizer.event(data));
+    const parts = [];
+    if (!normalizer.stopped) for (const data of this.parser.end()) normalizer.event(data, parts);
     parts.push(...normalizer.end({ streamed: true }));
-    finished = !normalizer.stopped;
-    yield parts;
-  } finally {
-    watchdog.stop();
-    if (!finished) reader.cancel().catch(() => {});
+    return this.last(parts, !normalizer.stopped);
+  }
+
+  last(parts, finished) {
+    this.closed = true;
+    this.watchdog.stop();
+    if (!finished) this.reader.cancel().catch(() => {});
+    return { done: false, value: parts };
+  }
+
+  return() {
+    if (!this.closed) {
+      this.closed = true;
+      if (this.reader) {
+        this.watchdog.stop();
+        this.reader.cancel().catch(() => {});
+      }
+    }
+    return Promise.resolve(NO_MORE);
   }
 }

@@ -12,10 +12,13 @@ import { upstreamErrorFromEvent } from "./binding.js";
 import { ApiError, newId, typeName } from "./http.js";
 import { argumentsString, ControlTokenFilter, responseFieldToParts, THINK_CLOSE, THINK_OPEN, ThinkFilter, ToolJsonSniffer } from "./quirks.js";
 
+const QUIRK_CHARS = /[<{[`]/;
+
 export class CompletionNormalizer {
   constructor({ toolNames = [], reasoning = "none", maxTokens = null, stop = [] } = {}) {
     this.toolNames = new Set(toolNames);
     this.stopFilter = stop.length ? new StopSequenceFilter(stop) : null;
+    this.stopStarts = [...new Set(stop.map((seq) => seq[0]))]; // first UTF-16 unit of each
     this.stopped = false; // a stop sequence was reached: everything after it is dropped
     this.stopSequence = null; // which one (Anthropic's stop_sequence names it)
     this.maxTokens = maxTokens;
@@ -28,16 +31,31 @@ export class CompletionNormalizer {
     this.upstreamCalls = new Map(); // upstream index/id -> our index, for OpenAI-shaped deltas
     this.pendingArgs = new Map(); // upstream key -> argument text that arrived before the name
     this.upstreamFinish = null;
-    this.usage = null;
+    this.usageValue = null;
+    this.usageText = null; // the latest usage, still as JSON text (see DeltaShapes)
     this.sawDone = false;
     this.sawEvent = false;
     this.textSeen = false;
     this.reasoningSeen = "";
+    this.deltaShapes = new DeltaShapes();
   }
 
-  // `payload` is an SSE data string or an already-parsed object (non-streamed answers).
-  event(payload) {
-    const parts = [];
+  get usage() {
+    if (this.usageText !== null) {
+      this.usageValue = normalizeUsage(JSON.parse(this.usageText));
+      this.usageText = null;
+    }
+    return this.usageValue;
+  }
+
+  set usage(value) {
+    this.usageText = null;
+    this.usageValue = value;
+  }
+
+  // `payload` is an SSE data string or an already-parsed object (non-streamed answers). The
+  // parts it causes are appended to `parts` (a stream's read collects one batch), and returned.
+  event(payload, parts = []) {
     if (payload === "[DONE]") {
       this.sawDone = true;
       return parts;
@@ -45,8 +63,24 @@ export class CompletionNormalizer {
     if (this.stopped) return parts;
     let event = payload;
     if (typeof payload === "string") {
+      const token = nativeToken(payload);
+      if (token !== null) {
+        this.sawEvent = true;
+        this.text(token, parts);
+        return parts;
+      }
+      const known = this.deltaShapes.read(payload);
+      if (known) {
+        this.sawEvent = true;
+        if (known.key === "content") this.text(known.text, parts);
+        else this.reasoningText(known.text, parts);
+        if (known.usageText) this.usageText = known.usageText;
+        else if (known.usage) this.usage = normalizeUsage(known.usage) ?? this.usage;
+        return parts;
+      }
       try {
         event = JSON.parse(payload);
+        this.deltaShapes.learn(payload, event);
       } catch {
         console.warn(JSON.stringify({ event: "bad_upstream_chunk", length: payload.length }));
         return parts;
@@ -149,10 +183,35 @@ export class CompletionNormalizer {
 
   text(text, parts) {
     if (!text) return;
+    if (this.plainText(text)) {
+      if (this.thinkFilter.reasoning) {
+        this.reasoningSeen += text;
+        parts.push({ type: "reasoning", text });
+      } else this.emitText(text, parts);
+      return;
+    }
     for (const piece of this.thinkFilter.push(this.controlFilter.push(text))) this.routeThink(piece, parts);
   }
 
+  // The common path: a token with none of the characters the quirk filters look for ('<' starts
+  // a control token or a think tag; '{', '[', '<' and '`' a leaked tool call) while none of them
+  // holds anything back passes every filter unchanged, so it skips them. The state checks are
+  // strict comparisons: a filter whose state is shaped differently never takes this path.
+  plainText(text) {
+    if (QUIRK_CHARS.test(text)) return false;
+    const control = this.controlFilter;
+    const think = this.thinkFilter;
+    if (control.held !== "" || control.skipNewlines !== false || think.held !== "" || think.trimNext !== false) return false;
+    const sniffer = this.toolSniffer;
+    return sniffer === null || (sniffer.pending === "" && sniffer.scanner === null && sniffer.afterCall === false);
+  }
+
   reasoningText(text, parts) {
+    if (!QUIRK_CHARS.test(text) && this.reasoningControlFilter.held === "" && this.reasoningControlFilter.skipNewlines === false) {
+      this.reasoningSeen += text;
+      parts.push({ type: "reasoning", text });
+      return;
+    }
     const clean = this.reasoningControlFilter.push(text).replaceAll(THINK_OPEN, "").replaceAll(THINK_CLOSE, "");
     if (clean) {
       this.reasoningSeen += clean;
@@ -182,7 +241,7 @@ export class CompletionNormalizer {
 
   emitText(text, parts) {
     if (this.stopped) return;
-    if (this.stopFilter) {
+    if (this.stopFilter && !this.passesStops(text)) {
       const { text: kept, stopped, sequence } = this.stopFilter.push(text);
       text = kept;
       this.stopped = stopped;
@@ -191,6 +250,15 @@ export class CompletionNormalizer {
     if (!text) return;
     this.textSeen = true;
     parts.push({ type: "text", text });
+  }
+
+  // Text that cannot touch a stop sequence passes the stop filter unchanged: the filter holds
+  // nothing back and no stop sequence's first character occurs in the text (so no sequence
+  // occurs in it, and no tail of it could begin one).
+  passesStops(text) {
+    if (this.stopFilter.held !== "") return false;
+    for (const start of this.stopStarts) if (text.includes(start)) return false;
+    return true;
   }
 
   // Calls recovered from text (a leaked JSON call, Qwen's object in `response`): always whole.
@@ -301,6 +369,98 @@ export class CompletionNormalizer {
     // Native answers carry no finish reason: a completion that used the whole budget was cut.
     if (!upstream && this.maxTokens && this.usage?.completion_tokens >= this.maxTokens) return "length";
     return "stop";
+  }
+}
+
+// Native streams send {"response":"<token>","p":"<padding>"} per token (the padding, a-z0-9, varies
+// in length: llama-3.1-8b-native-text.sse). Exactly that, with a plain token (no escape, no
+// control character), is read without a full parse; anything else is parsed.
+const NATIVE_HEAD = '{"response":"';
+const NATIVE_PAD = '","p":"';
+const UNSAFE_IN_STRING = /[\\\u0000-\u001f]/;
+
+function nativeToken(payload) {
+  if (payload.slice(0, NATIVE_HEAD.length) !== NATIVE_HEAD) return null;
+  const end = payload.indexOf('"', NATIVE_HEAD.length);
+  const last = payload.length - 1;
+  if (end === -1 || payload.charCodeAt(last) !== 125 /* } */) return null;
+  const text = payload.slice(NATIVE_HEAD.length, end);
+  if (UNSAFE_IN_STRING.test(text)) return null;
+  if (end === last - 1) return text;
+  const pad = end + NATIVE_PAD.length;
+  if (payload.slice(end, pad) !== NATIVE_PAD || payload.charCodeAt(last - 1) !== 34 /* " */) return null;
+  return /^[a-z0-9]*$/.test(payload.slice(pad, last - 1)) ? text : null;
+}
+
+// OpenAI-shaped streams send one chunk per token, each repeating the same envelope:
+//   {"id":...,"object":...,"created":...,"model":...,"choices":[{"index":0,"delta":{"content":"tok"},
+//    "logprobs":null,"finish_reason":null}],"usage":{...}}
+// Parsing all of it was the largest per-token cost. Once a chunk has been parsed whole and found
+// to be exactly that (a single text or reasoning delta, no other field that means anything), the
+// text around its token is remembered; a later chunk with the same text around a plain token
+// (no escape, no control character) is read by parsing only its usage. Anything else, or any
+// doubt, takes the full parse.
+const ENVELOPE_KEYS = new Set(["id", "object", "created", "model", "system_fingerprint"]);
+const DELTA_KEYS = ["content", "reasoning_content", "reasoning"];
+const USAGE_FIELD = ',"usage":';
+const FLAT_USAGE = /^\{"[a-z_]+":(?:0|[1-9][0-9]*)(?:,"[a-z_]+":(?:0|[1-9][0-9]*))*\}$/;
+
+class DeltaShapes {
+  constructor() {
+    this.shapes = []; // {key, head, mid}: head + "token" + mid + ("}" | ',"usage":' + usage + "}")
+  }
+
+  // (Comparisons are slice-and-===: V8's startsWith walks long prefixes a character at a time.)
+  read(payload) {
+    for (const shape of this.shapes) {
+      const start = shape.head.length;
+      if (payload.slice(0, start) !== shape.head) continue;
+      const end = payload.indexOf('"', start);
+      const rest = end + shape.mid.length;
+      if (end === -1 || payload.slice(end, rest) !== shape.mid) return null;
+      const text = payload.slice(start, end);
+      if (UNSAFE_IN_STRING.test(text) || payload.charCodeAt(payload.length - 1) !== 125 /* } */) return null;
+      if (rest === payload.length - 1) return { key: shape.key, text, usage: null };
+      if (payload.slice(rest, rest + USAGE_FIELD.length) !== USAGE_FIELD) return null;
+      const usageText = payload.slice(rest + USAGE_FIELD.length, -1);
+      // Usage as flat counts (what every recorded stream sends) is read only when needed.
+      if (usageText.length < 512 && FLAT_USAGE.test(usageText)) return { key: shape.key, text, usageText };
+      try {
+        const usage = JSON.parse(usageText);
+        return typeName(usage) === "object" ? { key: shape.key, text, usage } : null;
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  learn(payload, event) {
+    if (this.shapes.length >= DELTA_KEYS.length || typeName(event) !== "object" || !Array.isArray(event.choices)) return;
+    const keys = Object.keys(event);
+    const at = keys.indexOf("choices");
+    if (at === -1 || !keys.slice(0, at).every((k) => ENVELOPE_KEYS.has(k))) return;
+    if (keys.length > at + 2 || (keys.length === at + 2 && keys[at + 1] !== "usage")) return;
+    const choices = event.choices;
+    if (!Array.isArray(choices) || choices.length !== 1 || typeName(choices[0]) !== "object") return;
+    const { index, delta, logprobs, finish_reason: finish, ...other } = choices[0];
+    if (index !== 0 || logprobs != null || finish != null || Object.keys(other).some((k) => other[k] != null)) return;
+    const deltaKeys = typeName(delta) === "object" ? Object.keys(delta) : [];
+    const key = deltaKeys[0];
+    if (deltaKeys.length !== 1 || !DELTA_KEYS.includes(key) || typeof delta[key] !== "string") return;
+    if (this.shapes.some((shape) => shape.key === key)) return;
+    const marker = `"delta":{${JSON.stringify(key)}:"`;
+    const start = payload.indexOf(marker) + marker.length;
+    const end = payload.indexOf('"', start);
+    if (start < marker.length || end === -1 || payload.slice(start, end) !== delta[key]) return;
+    const usageAt = event.usage === undefined ? payload.length - 1 : payload.lastIndexOf(USAGE_FIELD);
+    if (usageAt <= end) return;
+    const shape = { key, head: payload.slice(0, start), mid: payload.slice(end, usageAt) };
+    // The shape must read this very chunk back as the full parse did.
+    this.shapes.push(shape);
+    const check = this.read(payload);
+    const usage = check?.usageText === undefined ? check?.usage : JSON.parse(check.usageText);
+    if (!check || check.text !== delta[key] || JSON.stringify(usage ?? undefined) !== JSON.stringify(event.usage)) this.shapes.pop();
   }
 }
 

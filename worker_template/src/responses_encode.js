@@ -3,7 +3,7 @@
 import { ApiError, newId } from "./http.js";
 import { outputItemId } from "./item_store.js";
 import { CustomInputStream, customToolInput, toolForCall } from "./responses_tools.js";
-import { SSE_ENCODER } from "./sse.js";
+import { SSE_ENCODER, StreamEnd } from "./sse.js";
 
 const REASONING_SUMMARIES = ["auto", "concise", "detailed"];
 
@@ -265,56 +265,76 @@ export class ResponseBuilder {
 
 // Named SSE events (`event:` + `data:`), as OpenAI sends them, numbered in order. `finalize`
 // (optional, async) sees each batch of events before it is sent: it seals reasoning and stores
-// the response before the final event reaches a client that may reference it right away.
+// the response before the final event reaches a client that may reference it right away. The
+// events a batch of parts causes are written together, one write per upstream read. The stream
+// reports its end to the router through ctx.streamEnd.
 export function responseEventStream(builder, first, events, ctx, finalize = null) {
   let sequence = 0;
   let pending = first;
   let ended = false;
-  const encode = (event) => {
-    const payload = { ...event, sequence_number: sequence++ };
-    return SSE_ENCODER.encode(`event: ${event.type}\ndata: ${JSON.stringify(payload)}\n\n`);
+  const end = (ctx.streamEnd = new StreamEnd());
+  // The event's own fields, then its sequence number: as {...event, sequence_number} would be.
+  const format = (event) => `event: ${event.type}\ndata: ${JSON.stringify(event).slice(0, -1)},"sequence_number":${sequence++}}\n\n`;
+  const write = (controller, list) => {
+    let out = "";
+    for (const event of list) out += format(event);
+    if (out) controller.enqueue(SSE_ENCODER.encode(out));
   };
   return new ReadableStream({
     start(controller) {
-      for (const event of builder.start()) controller.enqueue(encode(event));
+      write(controller, builder.start());
     },
     async pull(controller) {
+      try {
+        await this.pump(controller);
+      } catch (err) {
+        end.report({ stream_error: "stream_failed" });
+        throw err;
+      }
+    },
+    async pump(controller) {
       // A batch can produce no events (usage alone): keep reading, or the stream would stall.
-      for (let written = 0; written === 0; ) {
+      for (;;) {
         const batch = pending ?? (await events.next());
         pending = null;
         if (batch.done) {
           if (!ended) {
             const error = new ApiError(502, "The model's stream ended without an answer.", { code: "upstream_truncated" });
-            for (const event of builder.fail(error)) controller.enqueue(encode(event));
+            write(controller, builder.fail(error));
           }
           controller.close();
+          end.report();
           return;
         }
+        let out = "";
         for (const part of batch.value) {
           if (part.type === "error") {
             ctx.log.stream_error = part.error.code;
             const failed = builder.fail(part.error);
             if (finalize) await finalize(failed);
-            for (const event of failed) controller.enqueue(encode(event));
+            for (const event of failed) out += format(event);
+            controller.enqueue(SSE_ENCODER.encode(out));
             ended = true;
             controller.close();
             events.return();
+            end.report();
             return;
           }
           if (part.type === "usage") ctx.log.usage = part.usage;
-          const out = builder.push(part);
-          if (finalize && out.length) await finalize(out);
-          for (const event of out) {
-            controller.enqueue(encode(event));
-            written++;
-          }
+          const caused = builder.push(part);
+          if (finalize && caused.length) await finalize(caused);
+          for (const event of caused) out += format(event);
           if (part.type === "finish") ended = true;
+        }
+        if (out) {
+          controller.enqueue(SSE_ENCODER.encode(out));
+          return;
         }
       }
     },
     cancel() {
       events.return();
+      end.report({ stream_error: "client_cancelled" });
     },
   });
 }

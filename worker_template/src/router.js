@@ -49,14 +49,22 @@ async function handleHealth() {
   return jsonResponse({ status: "ok", version: VERSION });
 }
 
+// The request's path. A plain one (letters, digits, "/", "_", "-": every route) is read straight
+// from the URL string; anything a URL parser would rewrite (dot segments, escapes) is parsed.
+const PLAIN_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(\/[A-Za-z0-9_/-]*)(?:[?#]|$)/i;
+
+function requestPath(url) {
+  return PLAIN_PATH.exec(url)?.[1] ?? new URL(url).pathname;
+}
+
 async function handleRequest(request, env, ctx) {
-  const url = new URL(request.url);
-  const found = findRoute(url.pathname);
-  ctx.log.route = found ? found.route.path : forLog(url.pathname);
+  const pathname = requestPath(request.url);
+  const found = findRoute(pathname);
+  ctx.log.route = found ? found.route.path : forLog(pathname);
   if (found?.route.errors) ctx.renderError = found.route.errors;
   if (request.method === "OPTIONS") return preflightResponse(request, ctx.settings);
   if (!found) {
-    throw new ApiError(404, `Unknown request URL: ${request.method} ${forLog(url.pathname)}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
+    throw new ApiError(404, `Unknown request URL: ${request.method} ${forLog(pathname)}. See GET /v1/models and the OpenAI API reference for the supported routes.`, { code: "unknown_url" });
   }
   // HEAD is GET without the body, wherever GET is answered (uptime checks probe /health so).
   const head = request.method === "HEAD";
@@ -64,7 +72,7 @@ async function handleRequest(request, env, ctx) {
   if (!handler) {
     const methods = Object.keys(found.route.methods);
     const allowed = (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", ");
-    throw new ApiError(405, `Method ${request.method} is not allowed for ${url.pathname}; use ${allowed}.`, {
+    throw new ApiError(405, `Method ${request.method} is not allowed for ${pathname}; use ${allowed}.`, {
       code: "method_not_allowed", headers: { allow: allowed },
     });
   }
@@ -105,17 +113,22 @@ export default {
       response = ctx.renderError ? ctx.renderError(err, ctx) : err.toResponse();
     }
     response = withCommonHeaders(response, request, ctx);
-    const emit = (extra = {}) => {
+    const emit = (extra) => {
       // The end of the request, a stream's included: its tokens are known now.
       if (ctx.limits) reportTokens(ctx, response.status);
-      console.log(JSON.stringify({ ...logLine(ctx, request, response, errorCode, started), ...extra }));
+      console.log(JSON.stringify(extra ? { ...logLine(ctx, request, response, errorCode, started), ...extra } : logLine(ctx, request, response, errorCode, started)));
     };
     if (ctx.log.stream && response.status === 200 && response.body) {
-      // A stream's tokens are known only at its end: the line is written then.
+      // A stream's tokens are known only at its end: the line is written then. The encoders'
+      // event streams say when they end (ctx.streamEnd); any other body is watched.
       const firstByteMs = Date.now() - started;
+      const onEnd = (extra) => emit({ first_byte_ms: firstByteMs, ...extra });
+      if (ctx.streamEnd && !ctx.limits) {
+        ctx.streamEnd.listen(onEnd);
+        return response;
+      }
       const source = ctx.limits ? limitedStream(response.body, ctx) : response.body;
-      const body = withEndHook(source, (extra) => emit({ first_byte_ms: firstByteMs, ...extra }));
-      return new Response(body, { status: response.status, headers: response.headers });
+      return new Response(withEndHook(source, onEnd), { status: response.status, headers: response.headers });
     }
     emit();
     return response;
@@ -176,14 +189,26 @@ function logLine(ctx, request, response, errorCode, started) {
 }
 
 function withCommonHeaders(response, request, ctx) {
-  const headers = new Headers(response.headers);
+  const cors = corsHeaders(request, ctx.settings);
+  let headers = response.headers;
+  try {
+    setCommonHeaders(headers, ctx, cors);
+    return response;
+  } catch {
+    // A response whose headers are immutable (one that fetch() returned): copy it.
+    headers = new Headers(headers);
+    setCommonHeaders(headers, ctx, cors);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+}
+
+function setCommonHeaders(headers, ctx, cors) {
   headers.set("x-request-id", ctx.requestId);
   if (ctx.log.served_model) headers.set("x-flaregate-model", ctx.log.served_model);
   if (ctx.log.retired) {
     const { id, date, replacement } = ctx.log.retired;
     headers.set("x-flaregate-model-retired", `${id} was retired on ${date}; served by ${replacement}`);
   }
-  for (const [name, value] of Object.entries(corsHeaders(request, ctx.settings))) headers.set(name, value);
+  for (const name in cors) headers.set(name, cors[name]);
   if (ctx.limits) setLimitHeaders(headers, ctx.limits);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
