@@ -7,13 +7,13 @@ exit here, in one place. Heavy imports (Pulumi, the Cloudflare SDK) happen insid
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
 import click
 
 from . import __version__
+from .cli_options import config_option
 from .errors import FlaregateError
 
 
@@ -71,32 +71,6 @@ def main() -> None:
     """Your own OpenAI-compatible API on Cloudflare Workers AI."""
 
 
-def config_option(func):
-    """--config FILE: a flaregate.toml with Worker settings (docs/stack-config.md lists them)."""
-
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="flaregate.toml with Worker settings, named as in docs/stack-config.md (default: ./flaregate.toml if present).",
-    )
-    @functools.wraps(func)
-    def wrapper(*args, config_path: Path | None = None, **kwargs):
-        from .config import WorkerConfig
-
-        if config_path is None and Path("flaregate.toml").exists():
-            config_path = Path("flaregate.toml")
-        if config_path is not None and not config_path.is_file():
-            raise click.BadParameter(
-                f"{str(config_path)[:100]!r} is not a file", param_hint="--config"
-            )
-        config = WorkerConfig.from_toml(config_path) if config_path else WorkerConfig()
-        return func(*args, config=config, **kwargs)
-
-    return wrapper
-
-
 @main.command()
 @config_option
 @click.option(
@@ -131,17 +105,23 @@ def render(config, out_dir: Path, kv_namespace_id: str | None) -> None:
 @click.option(
     "--docs-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("docs"),
-    show_default=True,
+    default=None,
+    help="Where the docs are (default: docs/ of the flaregate checkout you are in).",
 )
-def docs(check: bool, docs_dir: Path) -> None:
-    """Regenerate the docs tables (models, permissions) from the data the code uses.
+def docs(check: bool, docs_dir: Path | None) -> None:
+    """Regenerate the docs tables (models, permissions, stack config) from the data the code uses.
+
+    For developing flaregate: run it inside a clone of the repository, with flaregate installed
+    from that clone (`pip install -e .`).
 
     Example usage:
 
         flaregate docs --check
     """
-    from .generated_docs import generated_docs
+    from .generated_docs import checkout_docs_dir, generated_docs
+
+    if docs_dir is None:
+        docs_dir = checkout_docs_dir(Path.cwd())
 
     stale = []
     for name, text in generated_docs().items():
@@ -179,3 +159,8 @@ main.add_command(models)
 from .cli_deploy import register as _register_deploy_commands  # noqa: E402
 
 _register_deploy_commands(main)
+
+# Local serving (flaregate/cli_dev.py).
+from .cli_dev import dev  # noqa: E402
+
+main.add_command(dev)

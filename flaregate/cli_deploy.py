@@ -98,7 +98,7 @@ def skip_checks_option(func):
 
 
 def _parse_sets(settings: tuple[str, ...]) -> dict[str, str]:
-    from infra.config import KEYS_BY_NAME
+    from .stack_config import KEYS_BY_NAME
 
     values = {}
     for item in settings:

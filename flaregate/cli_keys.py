@@ -6,8 +6,14 @@ from datetime import datetime, timedelta
 
 import click
 
-from .cli import config_option
-from .cli_options import account_option, echo_json, json_option, namespace_option, stack_option
+from .cli_options import (
+    account_option,
+    config_option,
+    echo_json,
+    json_option,
+    namespace_option,
+    stack_option,
+)
 from .durations import format_duration, parse_duration
 
 KEYS_STACK_HELP = (
@@ -17,8 +23,9 @@ KEYS_STACK_HELP = (
 
 
 def _keyring(config, account_id: str | None, namespace_id: str | None, stack: str):
-    from .cloudflare_api import make_client, resolve_keyring_target
+    from .cloudflare_api import make_client
     from .keyring import Keyring
+    from .targets import resolve_keyring_target
 
     target = resolve_keyring_target(account_id, namespace_id, stack=stack)
     return Keyring(make_client(), target.account_id, target.namespace_id, config=config)

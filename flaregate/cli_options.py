@@ -1,4 +1,5 @@
-"""Options shared by the commands that talk to Cloudflare, as decorators.
+"""Options shared by several commands, as decorators: the Worker settings file (--config) and
+the ones for commands that talk to Cloudflare.
 
 The API token is read from $CLOUDFLARE_API_TOKEN only: a secret never belongs on a command line
 (shell history, process list).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -82,3 +84,29 @@ def json_option(func):
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
+
+
+def config_option(func):
+    """--config FILE: a flaregate.toml with Worker settings (docs/stack-config.md lists them)."""
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="flaregate.toml with Worker settings, named as in docs/stack-config.md (default: ./flaregate.toml if present).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args, config_path: Path | None = None, **kwargs):
+        from .config import WorkerConfig
+
+        if config_path is None and Path("flaregate.toml").exists():
+            config_path = Path("flaregate.toml")
+        if config_path is not None and not config_path.is_file():
+            raise click.BadParameter(
+                f"{str(config_path)[:100]!r} is not a file", param_hint="--config"
+            )
+        config = WorkerConfig.from_toml(config_path) if config_path else WorkerConfig()
+        return func(*args, config=config, **kwargs)
+
+    return wrapper

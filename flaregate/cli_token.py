@@ -43,7 +43,8 @@ def check_token(features, zone_id, account_id, as_json) -> None:
         flaregate check-token
         flaregate check-token --feature origin --zone-id 023e105f4ecef8ad9ca31a8372d0c353 --json
     """
-    from .cloudflare_api import make_client, resolve_account_id
+    from .cloudflare_api import make_client
+    from .targets import resolve_account_id
     from .token_audit import audit_token
 
     chosen = list(features) or list(DEFAULT_FEATURES)

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import click
 
-from .cli import config_option
-from .cli_options import account_option, echo_json, json_option, stack_option
+from .cli_options import account_option, config_option, echo_json, json_option, stack_option
 from .durations import parse_duration
 
 USAGE_STACK_HELP = (

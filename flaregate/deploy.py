@@ -4,7 +4,7 @@ No Pulumi account and no Pulumi install needed: a pinned Pulumi CLI is installed
 ``~/.flaregate/pulumi/`` when none is on PATH, state goes to a local file backend under
 ``~/.flaregate/state/`` (``--backend`` / ``PULUMI_BACKEND_URL`` for S3, R2 or Pulumi Cloud), and
 the state's secrets are encrypted with ``PULUMI_CONFIG_PASSPHRASE`` or a passphrase generated once
-into ``~/.flaregate/passphrase`` (mode 0600). The program is :func:`infra.program.flaregate_program`,
+into ``~/.flaregate/passphrase`` (mode 0600). The program is :func:`flaregate.infra.program.flaregate_program`,
 the same one ``pulumi up`` runs from the repository root.
 
 The Cloudflare token is read from ``CLOUDFLARE_API_TOKEN`` and reaches Pulumi only through the
@@ -239,7 +239,7 @@ def open_stack(
     installer: Callable[..., auto.PulumiCommand] | None = None,
     token: str | None = None,
 ) -> auto.Stack:
-    """Create or select the stack (inline program = infra.program.flaregate_program).
+    """Create or select the stack (inline program = flaregate.infra.program.flaregate_program).
 
     ``create=False`` only selects: reading a stack never creates an empty one by mistake
     (`status --stack typo`); a stack that does not exist says how to deploy it. ``token``: the
@@ -247,7 +247,7 @@ def open_stack(
     """
     from pulumi import automation as auto
 
-    from infra.program import flaregate_program
+    from .infra.program import flaregate_program
 
     provider_environment(token, say)
     env = {
@@ -292,7 +292,7 @@ def configure(stack: auto.Stack, values: Mapping[str, str]) -> None:
     """Set ``flaregate:<key>`` config; secret keys go in encrypted, their value over stdin."""
     from pulumi import automation as auto
 
-    from infra.config import KEYS_BY_NAME, did_you_mean
+    from .stack_config import KEYS_BY_NAME, did_you_mean
 
     for key, value in values.items():
         spec = KEYS_BY_NAME.get(key)
@@ -345,7 +345,7 @@ def stored_config(options: StackOptions) -> dict[str, Any] | None:
 def planned_settings(options: StackOptions, values: Mapping[str, str]):
     """The settings a deploy with ``values`` will have, from the stored config: what the token
     check needs, known before the Pulumi CLI is installed or the stack is opened."""
-    from infra.config import KEYS_BY_NAME, load_settings
+    from .stack_config import KEYS_BY_NAME, load_settings
 
     merged = {**(stored_config(options) or {}), **values}
     return load_settings(
@@ -355,7 +355,7 @@ def planned_settings(options: StackOptions, values: Mapping[str, str]):
 
 def stack_settings(stack: auto.Stack):
     """The stack's config, validated the way the program will (errors name the key)."""
-    from infra.config import load_settings
+    from .stack_config import load_settings
 
     prefix = "flaregate:"
     config = stack.get_all_config()

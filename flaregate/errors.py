@@ -34,3 +34,7 @@ class DeployError(FlaregateError):
 
 class NotDeployedError(DeployError):
     """The stack does not exist or has no outputs yet: nothing is deployed there."""
+
+
+class DevServerError(FlaregateError):
+    """`flaregate dev` cannot start or keep the local Worker running (Node, npm, the port)."""

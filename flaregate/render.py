@@ -12,12 +12,14 @@ from pathlib import Path
 
 import jinja2
 
-from . import __version__
+from . import __version__, worker_template
 from .catalog import load_catalog, worker_catalog
 from .config import WorkerConfig
 from .worker_modules import assemble
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "worker_template"
+# worker_template/ in a checkout, flaregate/worker_template/ in a wheel (pyproject.toml maps it):
+# found through the import system, never through a path relative to a source checkout.
+TEMPLATE_DIR = Path(worker_template.__file__).resolve().parent
 MAIN_MODULE = "worker.js"
 
 

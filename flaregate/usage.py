@@ -104,7 +104,7 @@ def resolve_gateway(
     gateway, CloudflareCredentialsError when nothing says which gateway."""
     import os
 
-    from .cloudflare_api import resolve_account_id
+    from .targets import resolve_account_id
 
     gateway_id = gateway_id or os.environ.get(GATEWAY_ENV) or None
     if gateway_id:

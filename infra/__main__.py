@@ -1,14 +1,11 @@
 """Entry point for `pulumi up` from the repository root (Pulumi.yaml: main: infra/).
 
-Pulumi runs this file by path, so the repository root is put on sys.path for `import infra` and
-`import flaregate` when flaregate is not pip-installed.
+This directory is installed as ``flaregate.infra`` (pyproject.toml), and the program is imported
+under that name: from the editable install docs/deploy.md sets up in ``.venv``
+(``pip install -e .``), so `pulumi up` runs the clone's files, the same program `flaregate deploy`
+hands to the Automation API.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infra.program import flaregate_program  # noqa: E402
+from flaregate.infra.program import flaregate_program
 
 flaregate_program()

@@ -11,7 +11,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from .config import GatewaySettings
+from flaregate.stack_config import GatewaySettings
 
 
 class GatewayArgs(TypedDict):

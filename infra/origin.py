@@ -20,7 +20,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_tls as tls
 
-from .config import OriginSettings
+from flaregate.stack_config import OriginSettings
 
 # Origin CA request type -> the key pulumi-tls makes for it.
 KEY_ALGORITHMS = {

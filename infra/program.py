@@ -1,14 +1,22 @@
 """The flaregate stack: settings -> key ring, gateway, origin, Worker -> stack outputs.
 
 ``pulumi up`` (via ``__main__.py``) and ``flaregate deploy`` (Automation API, inline program) both
-run :func:`flaregate_program`.
+run :func:`flaregate_program`. The settings come from the running stack's config, parsed by
+:mod:`flaregate.stack_config` (the same keys ``flaregate deploy --set`` checks).
 """
 
 from __future__ import annotations
 
 import pulumi
 
-from .config import StackSettings, did_you_mean, settings_from_pulumi
+from flaregate.stack_config import (
+    KEYS_BY_NAME,
+    NAMESPACE,
+    StackSettings,
+    did_you_mean,
+    load_settings,
+)
+
 from .gateway import Gateway
 from .keyring import KeyRing
 from .origin import Origin
@@ -23,6 +31,17 @@ def flaregate_program() -> None:
             f"flaregate:{key} is not a flaregate setting and is ignored{did_you_mean(key)}"
         )
     deploy(settings)
+
+
+def settings_from_pulumi() -> StackSettings:
+    """The settings of the running Pulumi stack."""
+    from pulumi.runtime.config import CONFIG, get_config, get_config_env
+
+    prefix = f"{NAMESPACE}:"
+    present = {k for k in (*CONFIG.get(), *get_config_env()) if k.startswith(prefix)}
+    names = {k[len(prefix) :] for k in present} | set(KEYS_BY_NAME)
+    values = {name: get_config(prefix + name) for name in names}
+    return load_settings({k: v for k, v in values.items() if v is not None})
 
 
 def deploy(settings: StackSettings) -> None:

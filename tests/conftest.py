@@ -140,3 +140,11 @@ def _isolated_home(tmp_path, monkeypatch):
     ):
         monkeypatch.delenv(name, raising=False)
     os.makedirs(tmp_path / "home", exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """flaregate built into an sdist and a wheel and installed in a fresh venv (tests/installed.py)."""
+    from tests.installed import build_and_install
+
+    return build_and_install(tmp_path_factory.mktemp("installed"))

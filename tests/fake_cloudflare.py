@@ -25,7 +25,7 @@ and the AI Gateway logs `flaregate usage` reads
 it (the deploy tests fake Pulumi at the Automation API, tests/fake_pulumi.py).
 
 KV lives either in memory or, for end-to-end tests, in the Miniflare KV namespace the Worker
-reads (through scripts/worker-runner.mjs's control API), so keys written through the SDK are
+reads (through the local runner's control API, flaregate/local/runner.mjs), so keys written through the SDK are
 the keys the Worker accepts.
 """
 

@@ -1,4 +1,4 @@
-"""Model answers for the fake Workers AI binding's `agent:` directive (scripts/fake_ai.js), in the
+"""Model answers for the fake Workers AI binding's `agent:` directive (flaregate/local/stand_in_ai.js), in the
 shapes of the two response dialects, with the tool names and arguments a test needs.
 
 The shapes are those of the cited fixtures, with only names, arguments and text changed:

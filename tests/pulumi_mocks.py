@@ -108,7 +108,7 @@ def reveal(value: Any) -> Any:
 
 def run_program(config: dict[str, Any], program=None) -> Deployment:
     """Run ``program`` (default: the flaregate program) with ``flaregate:<key>`` config."""
-    from infra.program import flaregate_program
+    from flaregate.infra.program import flaregate_program
 
     _ensure_event_loop()
     mocks = RecordingMocks()

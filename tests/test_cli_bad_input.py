@@ -55,6 +55,11 @@ def env(tmp_path, monkeypatch):
         monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
         monkeypatch.setenv("FLAREGATE_KV_NAMESPACE_ID", NAMESPACE)
         monkeypatch.setenv("COLUMNS", "200")
+        # `flaregate dev` with valid input would install Miniflare: here npm may only use an
+        # empty cache, so it fails at once, and that failure must be one clear line too.
+        monkeypatch.setenv("FLAREGATE_CACHE_DIR", str(tmp_path / "flaregate-cache"))
+        monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
+        monkeypatch.setenv("npm_config_offline", "true")
         monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
         monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
         monkeypatch.chdir(tmp_path)

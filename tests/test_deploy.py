@@ -19,9 +19,9 @@ from flaregate import deploy as ops
 from flaregate.deploy_errors import explain_failure
 from flaregate.deploy_preflight import audit_features
 from flaregate.errors import CloudflareCredentialsError, ConfigError, DeployError
+from flaregate.infra.program import flaregate_program
+from flaregate.stack_config import load_settings
 from flaregate.token_audit import TokenPermissionError
-from infra.config import load_settings
-from infra.program import flaregate_program
 from tests.fake_cloudflare import (
     ACCOUNT,
     ZONE,

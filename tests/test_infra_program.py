@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from flaregate.cli import main
 from flaregate.errors import ConfigError
+from flaregate.infra.origin import shared_secret_from_seed
+from flaregate.infra.reasoning import reasoning_secret_from_seed
 from flaregate.render import render_worker
-from infra.config import load_settings
-from infra.origin import shared_secret_from_seed
-from infra.reasoning import reasoning_secret_from_seed
+from flaregate.stack_config import load_settings
 from tests.pulumi_mocks import is_secret, kv_namespace_id, reveal, run_program
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"

@@ -173,7 +173,7 @@ def test_the_fake_kimi_rejects_a_tool_turn_without_reasoning():
             "--input-type=module",
             "-e",
             script,
-            str(REPO / "scripts" / "fake_ai.js"),
+            str(REPO / "flaregate" / "local" / "stand_in_ai.js"),
             json.dumps(rule),
             KIMI,
         ],

@@ -5,7 +5,7 @@ Worker puts in the log metadata."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +23,8 @@ from tests.fake_cloudflare import (
 
 GATEWAY = "flaregate"
 NOW = datetime.now(UTC)
+# Yesterday at noon: a day's requests that cannot straddle midnight, whenever the suite runs.
+YESTERDAY_NOON = datetime.combine((NOW - timedelta(days=1)).date(), time(12), tzinfo=UTC)
 
 
 def gateway_log(
@@ -79,7 +81,7 @@ def sample_logs() -> list[dict]:
         )
     # key "beta": 5 requests yesterday, no cost recorded.
     logs += [
-        gateway_log(100 + i, "beta", age=timedelta(days=1, minutes=i), tokens_in=100)
+        gateway_log(100 + i, "beta", age=NOW - YESTERDAY_NOON + timedelta(minutes=i), tokens_in=100)
         for i in range(5)
     ]
     logs.append(gateway_log(200, None, age=timedelta(hours=2)))  # not the Worker's
@@ -151,7 +153,7 @@ def test_usage_per_key_over_the_default_week(env, fake):
 
 def test_usage_for_one_key_by_day_and_by_model(env):
     by_day = usage("--key", "beta", "--by", "day")
-    yesterday = (NOW - timedelta(days=1)).date().isoformat()
+    yesterday = YESTERDAY_NOON.date().isoformat()
     assert by_day["usage"] == [
         {
             "key_id": "beta",

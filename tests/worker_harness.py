@@ -1,4 +1,4 @@
-"""Starts the rendered Worker in workerd (scripts/worker-runner.mjs) and talks to its KV.
+"""Starts the rendered Worker in workerd (flaregate/local/runner.mjs) and talks to its KV.
 
 Shared by the test suite and the benchmarks, so both run the very file `flaregate render` writes.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = REPO / "scripts" / "worker-runner.mjs"
+"""The checkout's path to flaregate/local/runner.mjs, with tests/fixtures/workers-ai as fixtures."""
 
 
 @dataclass
@@ -115,7 +116,7 @@ def start_worker(
     script: Path, workdir: Path, vars: dict[str, str] | None = None, ai_module: Path | None = None
 ) -> RunningWorker:
     """Start workerd with `script` as the Worker; returns once it answers. ``ai_module``: another
-    stand-in for the Workers AI binding than scripts/fake_ai.js (the runner's --ai-module)."""
+    stand-in for the Workers AI binding than flaregate/local/stand_in_ai.js (--ai-module)."""
     args = ["node", str(RUNNER), "--script", str(script)]
     if ai_module is not None:
         args += ["--ai-module", str(ai_module)]

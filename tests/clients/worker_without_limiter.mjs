@@ -23,7 +23,7 @@ const mf = new Miniflare({
     },
     {
       name: "fake-ai",
-      modules: [{ type: "ESModule", path: "fake_ai.js", contents: readFileSync(join(here, "..", "..", "scripts", "fake_ai.js"), "latin1") }],
+      modules: [{ type: "ESModule", path: "fake_ai.js", contents: readFileSync(join(here, "..", "..", "flaregate", "local", "stand_in_ai.js"), "latin1") }],
     },
   ],
 });

@@ -1,7 +1,8 @@
 """Stack config (namespace ``flaregate``, camelCase keys) -> one validated :class:`StackSettings`.
 
 The keys are data (:data:`CONFIG_KEYS`): this module parses them, ``flaregate deploy --set`` checks
-names against them, and ``docs/stack-config.md`` is generated from them. Keys that feed the
+names against them, ``docs/stack-config.md`` is generated from them, and the Pulumi program
+(:mod:`flaregate.infra.program`) reads the running stack's values through them. Keys that feed the
 Worker build a :class:`flaregate.config.WorkerConfig`, so ``pulumi up`` uploads exactly what
 ``flaregate render`` writes. Every bad value is one :class:`ConfigError` naming the key.
 """
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flaregate.config import WorkerConfig
-from flaregate.errors import ConfigError
+from .config import WorkerConfig
+from .errors import ConfigError
 
 NAMESPACE = "flaregate"
 REQUIRED = object()
@@ -321,17 +322,6 @@ def load_settings(values: Mapping[str, Any]) -> StackSettings:
     )
 
 
-def settings_from_pulumi() -> StackSettings:
-    """The settings of the running Pulumi stack."""
-    from pulumi.runtime.config import CONFIG, get_config, get_config_env
-
-    prefix = f"{NAMESPACE}:"
-    present = {k for k in (*CONFIG.get(), *get_config_env()) if k.startswith(prefix)}
-    names = {k[len(prefix) :] for k in present} | set(KEYS_BY_NAME)
-    values = {name: get_config(prefix + name) for name in names}
-    return load_settings({k: v for k, v in values.items() if v is not None})
-
-
 def did_you_mean(key: str) -> str:
     close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
     return f"; did you mean {NAMESPACE}:{close[0]}?" if close else ""
@@ -342,7 +332,7 @@ def stack_config_markdown() -> str:
     lines = [
         "# Stack config",
         "",
-        "<!-- Generated from infra/config.py CONFIG_KEYS by `flaregate docs`; do not edit. -->",
+        "<!-- Generated from flaregate/stack_config.py CONFIG_KEYS by `flaregate docs`; do not edit. -->",
         "",
         f"Keys live in the `{NAMESPACE}` namespace of the Pulumi stack: `pulumi config set "
         f"{NAMESPACE}:<key> <value>`, or `flaregate deploy --set <key>=<value>`. Lists take JSON "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flaregate.errors import ConfigError
-from infra.config import CONFIG_KEYS, load_settings
+from flaregate.stack_config import CONFIG_KEYS, load_settings
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 
