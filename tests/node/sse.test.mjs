@@ -90,3 +90,19 @@ test("encodeChunk: every chunk keeps its own bytes, across shared buffers, any t
   // Checked after all of them were made: a region written twice would show here.
   texts.forEach((text, i) => assert.deepEqual(chunks[i], encoder.encode(text), `chunk ${i}`));
 });
+
+test("decoding: chunks cut anywhere, a byte order mark only at the start, as one streaming TextDecoder reads them", () => {
+  const bom = [0xef, 0xbb, 0xbf];
+  const body = encoder.encode('data: {"response":"é😀 \ufeff日"}\n\ndata: [DONE]\n\n');
+  for (const start of [[], bom]) {
+    const bytes = new Uint8Array([...start, ...body, ...bom, ...encoder.encode("data: x\n\n")]);
+    const reference = new TextDecoder().decode(bytes);
+    for (let a = 0; a <= bytes.length; a += 3) {
+      for (let b = a; b <= bytes.length; b += 5) {
+        const parser = new SseParser();
+        const text = [bytes.slice(0, a), bytes.slice(a, b), bytes.slice(b)].map((chunk) => parser.decode(chunk)).join("");
+        assert.equal(text + parser.decoder.decode(), reference, `cuts ${a}, ${b}`);
+      }
+    }
+  }
+});
