@@ -14,9 +14,14 @@
 5. A key with limits (rpm and tokens_per_day, so every request asks its KeyLimiter Durable Object
    and reports tokens) vs a key without, in alternating blocks: the added p50 latency and the
    request-rate ratio.
+6. The per-request log line alone: the floor writing one line per request with the fields of
+   flaregate's (FLOOR_LOG_LINE) vs the floor, sequential like 1. Its rate ratio is the most a Worker
+   that logs every request can reach against the floor in this harness (workerd's stdout through
+   Miniflare to the runner).
 
     bash scripts/bench                          # everything (after `bash scripts/test`)
     bash scripts/bench --only sequential        # just the per-request overhead A/B
+    bash scripts/bench --only sequential --only log-line   # ... beside what the log line alone costs
     bash scripts/bench --only sequential --requests 4000 --blocks 20
     bash scripts/bench --only sequential --worker old/worker.js   # an earlier build, same A/B
 """
@@ -49,6 +54,7 @@ from tests.worker_harness import start_worker  # noqa: E402
 CONCURRENCY = 8
 REQUESTS = 400
 BLOCKS = 4
+PARTS = ["sequential", "log-line", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"]
 
 
 def load(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[float]]:
@@ -176,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--only",
-        choices=["sequential", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"],
+        choices=PARTS,
         action="append",
         help="run only these parts (repeatable); default: all",
     )
@@ -188,9 +194,7 @@ def main() -> None:
         help="benchmark this rendered worker.js (e.g. an older build) instead of rendering one",
     )
     args = parser.parse_args()
-    parts = set(
-        args.only or ["sequential", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"]
-    )
+    parts = set(args.only or PARTS)
 
     work = Path(tempfile.mkdtemp(prefix="flaregate-bench-"))
     if args.worker:
@@ -199,7 +203,7 @@ def main() -> None:
         write_bundle(WorkerConfig(), work / "dist")
         script = work / "dist" / "worker.js"
     report: dict = {}
-    if parts & {"sequential", "concurrent", "ttft", "limited-key"}:
+    if parts & {"sequential", "log-line", "concurrent", "ttft", "limited-key"}:
         report.update(workerd_benchmarks(script, work, parts, args.requests, args.blocks))
     if "bundle" in parts:
         raw = script.read_bytes()
@@ -228,6 +232,11 @@ def main() -> None:
 def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, blocks: int) -> dict:
     proxy = start_worker(script, work)
     floor = start_worker(REPO / "scripts" / "floor_worker.js", work)
+    logging_floor = None
+    if "log-line" in parts:
+        logging_floor = start_worker(
+            REPO / "scripts" / "floor_worker.js", work, vars={"FLOOR_LOG_LINE": "1"}
+        )
     report: dict = {}
     try:
         key = proxy.add_key(name="bench")
@@ -245,6 +254,15 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
             sequential(url, headers, body, 200)
         if "sequential" in parts:
             report["sequential_chat"] = ab_blocks(sequential, sides, requests, blocks)
+        if logging_floor is not None:
+            logged = (logging_floor.url, {}, chat, logging_floor.process.pid)
+            sequential(logging_floor.url, {}, chat, 200)
+            report["log_line_alone"] = ab_blocks(
+                sequential,
+                {"floor_with_log_line": logged, "floor": sides["floor"]},
+                requests,
+                blocks,
+            )
         if "concurrent" in parts:
             report["concurrent_chat"] = {
                 "concurrency": CONCURRENCY,
@@ -285,6 +303,8 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
     finally:
         proxy.stop()
         floor.stop()
+        if logging_floor is not None:
+            logging_floor.stop()
     return report
 
 
