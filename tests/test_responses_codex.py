@@ -5,7 +5,10 @@ Stored responses (item_reference, previous_response_id, GET/DELETE /v1/responses
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
+import uuid
 
 import openai
 import pydantic
@@ -572,3 +575,36 @@ def test_references_to_several_earlier_responses_all_resolve(http):
         "Answer 2.",
         "Answer 3.",
     ]
+
+
+def test_a_rotated_key_keeps_its_predecessors_conversation(http, worker):
+    # rotate-key writes the new record with the old key's limit group (docs/keys.md): a client
+    # that switches to the new key mid-conversation still resolves its stored items and sealed
+    # reasoning; a key of its own lineage only.
+    old_id = uuid.uuid4().hex[:12]
+    old = put_key(worker, {"id": old_id})
+    new = put_key(worker, {"id": uuid.uuid4().hex[:12], "limit_group": old_id})
+    stranger = put_key(worker, {"id": uuid.uuid4().hex[:12]})
+    body, answer = reasoning_turn(http, api_key=old)
+    reasoning = next(o for o in answer["output"] if o["type"] == "reasoning")
+    turn = second_turn(body, answer, reasoning)
+    for key, status in ((new, 200), (stranger, 400)):
+        r = http.post("/v1/responses", json=turn, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == status, r.text
+    stored = http.post(
+        "/v1/responses",
+        json={"model": NATIVE, "input": "hi"},
+        headers={"authorization": f"Bearer {old}"},
+    ).json()
+    for key, status in ((new, 200), (stranger, 404)):
+        r = http.get(f"/v1/responses/{stored['id']}", headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == status, r.text
+
+
+def put_key(worker, fields: dict) -> str:
+    key = "sk-fg-" + secrets.token_urlsafe(32)
+    record = {"name": "lineage", "created_at": "2026-12-01T00:00:00+00:00", "expires_at": None}
+    worker.kv_put(
+        f"key:{hashlib.sha256(key.encode()).hexdigest()}", json.dumps({**record, **fields})
+    )
+    return key

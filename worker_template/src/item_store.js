@@ -1,10 +1,11 @@
 // Stored responses (Responses API with `store` left true): one KV entry per response in the KEYS
-// namespace, `resp:<response id>` -> {key_id, response, context}, expiring after
+// namespace, `resp:<response id>` -> {owner, response, context}, expiring after
 // RESPONSE_TTL_SECONDS. The ids of a response's output items carry the response id
 // (`msg_<token><index>`), so an item_reference costs one KV read per earlier response, and
-// storing costs one write per response. Only the API key that created a response can read it
-// back: for any other key it does not exist. docs/api.md says why this design.
+// storing costs one write per response. Only the API key that created a response (or a key that
+// replaced it through rotate-key: keyLineage) can read it back: for any other key it does not exist. docs/api.md says why this design.
 import { ApiError } from "./http.js";
+import { keyLineage } from "./policy.js";
 
 export const RESPONSE_TTL_SECONDS = 30 * 24 * 3600;
 const RESPONSE_PREFIX = "resp:";
@@ -47,11 +48,11 @@ export async function loadStoredResponse(ctx, responseId) {
   } catch {
     return null;
   }
-  return record?.key_id === ctx.keyId ? record : null;
+  return record?.owner === keyLineage(ctx.key) ? record : null;
 }
 
 export async function saveStoredResponse(ctx, response, context) {
-  const record = { key_id: ctx.keyId, response, context };
+  const record = { owner: keyLineage(ctx.key), response, context };
   try {
     await ctx.env.KEYS.put(RESPONSE_PREFIX + response.id, JSON.stringify(record), { expirationTtl: RESPONSE_TTL_SECONDS });
   } catch (err) {

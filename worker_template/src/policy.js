@@ -27,6 +27,13 @@ export function keyPolicyProblem(record) {
   return null;
 }
 
+// Who owns what a key leaves behind (stored responses, sealed reasoning): the key and every key
+// that replaced it through `rotate-key`, which hands its limit group on, so a rotation does not
+// cut a client off from its own conversation.
+export function keyLineage(key) {
+  return key.limitGroup;
+}
+
 // The key as the rest of the Worker sees it (ctx.key), built once per cached record.
 export function keyFromRecord(record) {
   const rpm = record.rpm ?? null;

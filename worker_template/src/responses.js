@@ -15,6 +15,7 @@ import { checkType, checkTypes } from "./field_checks.js";
 import { ApiError, invalidRequest, jsonResponse, readJsonBody, typeName } from "./http.js";
 import { deleteStoredResponse, loadStoredResponse, responseIdOfItem, saveStoredResponse } from "./item_store.js";
 import { CompletionNormalizer } from "./normalize.js";
+import { keyLineage } from "./policy.js";
 import { argumentsString } from "./quirks.js";
 import { ResponseBuilder, responseEventStream, responseSkeleton } from "./responses_encode.js";
 import { checkResponsesFields } from "./responses_fields.js";
@@ -47,7 +48,7 @@ export async function handleResponses(ctx) {
   const normalizer = new CompletionNormalizer({ toolNames: tools.names, reasoning: model.facts.reasoning, maxTokens });
   const skeleton = responseSkeleton(body, model, maxTokens, { tools: offered.echo, store, previousResponseId: previous ? previous.response.id : null });
   const include = Array.isArray(body.include) ? body.include : [];
-  const sealer = include.includes(ENCRYPTED_REASONING) ? (text) => sealReasoning(ctx.env, ctx.keyId, text) : null;
+  const sealer = include.includes(ENCRYPTED_REASONING) ? (text) => sealReasoning(ctx.env, keyLineage(ctx.key), text) : null;
   const builder = new ResponseBuilder(skeleton, { toolMap: offered.toolMap, sealer });
   const headers = offered.ignored.length ? { [IGNORED_TOOLS_HEADER]: offered.ignored.join(", ") } : {};
   const keep = store ? (response) => saveStoredResponse(ctx, response, [...context, ...conversationOf(response.output)]) : null;
@@ -129,7 +130,7 @@ async function resolveInputs(ctx, input) {
       trusted.items.set(item, found);
       trusted.vouched.add(found);
     } else if (typeName(item) === "object" && item.type === "reasoning" && item.encrypted_content !== undefined && item.encrypted_content !== null) {
-      const opened = await openReasoning(ctx.env, ctx.keyId, item.encrypted_content);
+      const opened = await openReasoning(ctx.env, keyLineage(ctx.key), item.encrypted_content);
       if (opened.text === null && !opened.dropped) {
         throw invalidRequest(`The encrypted_content of 'input[${i}]' could not be verified: it was not produced by this gateway for this API key, or it was altered. Send reasoning items back exactly as you received them.`, `input[${i}].encrypted_content`, "invalid_encrypted_content");
       }

@@ -1,6 +1,7 @@
 // Reasoning that leaves the gateway as `encrypted_content` (Responses API, store: false) and may
 // come back in a later request: AES-GCM with a key derived from the REASONING_SECRET Worker
-// secret, bound to the API key that received it (additional data), so a client can neither read
+// secret, bound to the API key that received it (additional data; its rotate-key successors
+// too: keyLineage), so a client can neither read
 // it, nor write text the model would take as its own reasoning, nor replay another key's blob.
 // Without the secret (a local run, a `wrangler deploy` without `wrangler secret put`) each
 // isolate makes a random key: sealed reasoning then lives only as long as the isolate, and a
