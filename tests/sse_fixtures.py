@@ -23,6 +23,20 @@ def sse_events(name: str) -> list:
     return events
 
 
+def named_events(text: str) -> list[dict]:
+    """The events of a named-event stream (`event:` + `data:`, as the Responses and Anthropic
+    APIs send them), each `event:` name checked against its data's `type`."""
+    events = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        data = json.loads(lines["data"])
+        assert lines["event"] == data["type"]
+        events.append(data)
+    return events
+
+
 def echoed(content: str) -> dict:
     """Decode the fake binding's `echo` answer: what the Worker sent to Workers AI."""
     import base64

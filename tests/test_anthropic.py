@@ -15,7 +15,7 @@ import pytest
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from flaregate.catalog import is_retired, load_catalog
-from tests.sse_fixtures import echoed, fixture_json, sse_events
+from tests.sse_fixtures import echoed, fixture_json, named_events, sse_events
 
 STREAM_EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
@@ -65,20 +65,13 @@ def post(http, body: dict, **kwargs):
 def raw_stream(http, body: dict, path: str = "/v1/messages", headers=None) -> list[dict]:
     """The stream's events as sent, each `event:` name checked against its data's type and each
     event (ping and error aside, which the SDK handles itself) validated with the SDK's types."""
-    events = []
     with http.stream("POST", path, json={**body, "stream": True}, headers=headers) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
-        text = "".join(r.iter_text())
-    for block in text.split("\n\n"):
-        if not block.strip():
-            continue
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        data = json.loads(lines["data"])
-        assert lines["event"] == data["type"]
+        events = named_events("".join(r.iter_text()))
+    for data in events:
         if data["type"] not in ("ping", "error"):
             STREAM_EVENT.validate_python(data)
-        events.append(data)
     return events
 
 

@@ -12,7 +12,7 @@ import pydantic
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
-from tests.sse_fixtures import echoed, fixture_json, sse_events
+from tests.sse_fixtures import echoed, fixture_json, named_events, sse_events
 
 STREAM_EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 WEATHER_TOOL = {
@@ -29,19 +29,10 @@ WEATHER_TOOL = {
 
 def raw_stream(http, body: dict) -> list[dict]:
     """The stream's events as sent: each `event:` name checked against its data's type."""
-    events = []
     with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
-        text = "".join(r.iter_text())
-    for block in text.split("\n\n"):
-        if not block.strip():
-            continue
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        data = json.loads(lines["data"])
-        assert lines["event"] == data["type"]
-        events.append(data)
-    return events
+        return named_events("".join(r.iter_text()))
 
 
 def types(events) -> list[str]:

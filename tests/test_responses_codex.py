@@ -16,7 +16,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
 from tests.model_steps import agent, native_tool_call, openai_text, openai_tool_call
-from tests.sse_fixtures import echoed
+from tests.sse_fixtures import echoed, named_events
 
 STREAM_EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 NATIVE = "@cf/meta/llama-4-scout-17b-16e-instruct"
@@ -80,18 +80,12 @@ def valid(body: dict) -> Response:
 
 
 def raw_stream(http, body: dict) -> tuple[list[dict], dict]:
-    events = []
     with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as r:
         assert r.status_code == 200, r.read()
         headers = dict(r.headers)
-        text = "".join(r.iter_text())
-    for block in text.split("\n\n"):
-        if block.strip():
-            lines = dict(line.split(": ", 1) for line in block.split("\n"))
-            event = json.loads(lines["data"])
-            assert lines["event"] == event["type"]
-            STREAM_EVENT.validate_python(event)
-            events.append(event)
+        events = named_events("".join(r.iter_text()))
+    for event in events:
+        STREAM_EVENT.validate_python(event)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     return events, headers
 
