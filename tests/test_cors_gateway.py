@@ -234,6 +234,27 @@ def test_a_streams_line_is_written_at_its_end_with_its_tokens(worker, http):
     assert "Hello from" in body and "Hello from" not in json.dumps(line)
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "slow:40:50"}]}),
+        ("/v1/responses", {"input": "slow:40:50"}),
+        (
+            "/v1/messages",
+            {"max_tokens": 100, "messages": [{"role": "user", "content": "slow:40:50"}]},
+        ),
+    ],
+)
+def test_a_stream_the_client_hangs_up_on_still_gets_its_line(worker, http, path, body):
+    with http.stream("POST", path, json={"model": "gpt-4o", "stream": True, **body}) as r:
+        request_id = r.headers["x-request-id"]
+        next(r.iter_raw())  # the first event, then the client goes away mid-answer
+    (line,) = worker.log_lines(request_id)
+    assert line["status"] == 200 and line["stream"] is True
+    assert line["stream_error"] == "client_cancelled"
+    assert line["first_byte_ms"] <= line["duration_ms"]
+
+
 def test_errors_are_logged_with_their_code(worker, http):
     r = http.post("/v1/embeddings", json={"model": "no-such-model", "input": "x"})
     assert r.status_code == 404

@@ -120,9 +120,16 @@ export default {
     };
     if (ctx.log.stream && response.status === 200 && response.body) {
       // A stream's tokens are known only at its end: the line is written then. The encoders'
-      // event streams say when they end (ctx.streamEnd); any other body is watched.
+      // event streams say when they end (ctx.streamEnd); any other body is watched. The request
+      // is kept alive until the line is written: without waitUntil, a client that hangs up ends
+      // the request before the stream's cancel can report it, and its line would be lost.
       const firstByteMs = Date.now() - started;
-      const onEnd = (extra) => emit({ first_byte_ms: firstByteMs, ...extra });
+      let written;
+      executionCtx?.waitUntil?.(new Promise((resolve) => { written = resolve; }));
+      const onEnd = (extra) => {
+        emit({ first_byte_ms: firstByteMs, ...extra });
+        written();
+      };
       if (ctx.streamEnd && !ctx.limits) {
         ctx.streamEnd.listen(onEnd);
         return response;
@@ -170,8 +177,8 @@ function withEndHook(body, onEnd) {
 }
 
 // The one structured line per request. Names and numbers only: never a key, a prompt or a
-// completion. A stream's duration is the time to its first byte; stream_error says how a
-// stream that had started ended badly.
+// completion. A stream's line is written when it ends: duration_ms is the whole stream,
+// first_byte_ms the time to its first byte, stream_error how a stream that had started ended badly.
 function logLine(ctx, request, response, errorCode, started) {
   const log = ctx.log;
   const line = {
