@@ -18,10 +18,16 @@
    flaregate's (FLOOR_LOG_LINE) vs the floor, sequential like 1. Its rate ratio is the most a Worker
    that logs every request can reach against the floor in this harness (workerd's stdout through
    Miniflare to the runner).
+7. Where the sequential gap goes (breakdown): copies of the rendered Worker with one more layer
+   taken out each (the log line; then the chat handler, replaced by the floor's three lines; then
+   the key check), each against the floor like 1. The differences between neighbours are what
+   each layer costs per request. A diagnostic, not a build: the copies are made by replacing
+   code in the rendered file, and the part fails naming the code it no longer finds.
 
     bash scripts/bench                          # everything (after `bash scripts/test`)
     bash scripts/bench --only sequential        # just the per-request overhead A/B
     bash scripts/bench --only sequential --only log-line   # ... beside what the log line alone costs
+    bash scripts/bench --only breakdown        # the sequential gap, layer by layer
     bash scripts/bench --only sequential --requests 4000 --blocks 20
     bash scripts/bench --only sequential --worker old/worker.js   # an earlier build, same A/B
 """
@@ -52,9 +58,63 @@ from flaregate.render import write_bundle  # noqa: E402
 from tests.worker_harness import start_worker  # noqa: E402
 
 CONCURRENCY = 8
+# The request every rate part sends: a short non-streamed chat answer from a recorded fixture.
+CHAT = {
+    "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
+    "messages": [{"role": "user", "content": "fixture:llama-3.1-8b-native-text"}],
+}
 REQUESTS = 400
 BLOCKS = 4
-PARTS = ["sequential", "log-line", "concurrent", "ttft", "limited-key", "bundle", "stream-cpu"]
+PARTS = [
+    "sequential",
+    "log-line",
+    "breakdown",
+    "concurrent",
+    "ttft",
+    "limited-key",
+    "bundle",
+    "stream-cpu",
+]
+
+# The breakdown's layers, outermost first: (name, what is taken out, [(code in the rendered
+# worker.js, what replaces it)]). Each copy also lacks every layer above it.
+FLOOR_HANDLER = (
+    "  { const b = await ctx.request.json(); const result = await ctx.env.AI.run(b.model, "
+    "{ messages: b.messages, stream: b.stream === true }); return Response.json(result); }\n"
+)
+LAYERS = [
+    (
+        "without_log_line",
+        "console.log of the per-request line (router.js)",
+        # The line is still built and serialized; only console.log goes.
+        [
+            (
+                "console.log(JSON.stringify(extra ? { ...logLine(",
+                "JSON.stringify((extra ? { ...logLine(",
+            )
+        ],
+    ),
+    (
+        "router_and_auth_only",
+        "the chat handler: body checks, model resolution, inputs, deadline, normalizer, encoder",
+        [
+            (
+                "async function handleChatCompletions(ctx) {\n",
+                "async function handleChatCompletions(ctx) {\n" + FLOOR_HANDLER,
+            )
+        ],
+    ),
+    (
+        "router_only",
+        "the key check (auth.js: SHA-256 of the key, cached KV lookup)",
+        [
+            (
+                "const key = await authenticate(request, env, ctx.settings);",
+                'const key = { id: "bench" };',
+            )
+        ],
+    ),
+]
 
 
 def load(url: str, headers: dict, body: dict, count: int) -> tuple[float, list[float]]:
@@ -203,6 +263,8 @@ def main() -> None:
         write_bundle(WorkerConfig(), work / "dist")
         script = work / "dist" / "worker.js"
     report: dict = {}
+    if "breakdown" in parts:
+        report["breakdown"] = breakdown(script, work, args.requests, args.blocks)
     if parts & {"sequential", "log-line", "concurrent", "ttft", "limited-key"}:
         report.update(workerd_benchmarks(script, work, parts, args.requests, args.blocks))
     if "bundle" in parts:
@@ -241,10 +303,7 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
     try:
         key = proxy.add_key(name="bench")
         auth = {"authorization": f"Bearer {key}"}
-        chat = {
-            "model": "@cf/meta/llama-3.1-8b-instruct-fp8",
-            "messages": [{"role": "user", "content": "fixture:llama-3.1-8b-native-text"}],
-        }
+        chat = CHAT
         sides = {
             "flaregate": (f"{proxy.base_url}/chat/completions", auth, chat, proxy.process.pid),
             "floor": (floor.url, {}, chat, floor.process.pid),
@@ -306,6 +365,67 @@ def workerd_benchmarks(script: Path, work: Path, parts: set, requests: int, bloc
         if logging_floor is not None:
             logging_floor.stop()
     return report
+
+
+def breakdown(script: Path, work: Path, requests: int, blocks: int) -> dict:
+    """Each layer's copy of the rendered Worker against the floor (see LAYERS), and what each
+    layer costs: the change in rate ratio, p50 and workerd CPU from the copy above it."""
+    source = script.read_text()
+    copies = [("flaregate", "nothing", script)]
+    for name, removed, edits in LAYERS:
+        for code, replacement in edits:
+            if source.count(code) != 1:
+                sys.exit(
+                    f"breakdown: the rendered worker.js no longer has exactly one {code!r}; update LAYERS"
+                )
+            source = source.replace(code, replacement)
+        copy = work / f"{name}.js"
+        copy.write_text(source)
+        copies.append((name, removed, copy))
+    floor = start_worker(REPO / "scripts" / "floor_worker.js", work)
+    rows: list[dict] = []
+    try:
+        sequential(floor.url, {}, CHAT, 200)
+        floor_side = (floor.url, {}, CHAT, floor.process.pid)
+        for name, removed, copy in copies:
+            worker = start_worker(copy, work)
+            try:
+                auth = {"authorization": f"Bearer {worker.add_key(name='bench')}"}
+                url = f"{worker.base_url}/chat/completions"
+                sequential(url, auth, CHAT, 200)
+                ab = ab_blocks(
+                    sequential,
+                    {"copy": (url, auth, CHAT, worker.process.pid), "floor": floor_side},
+                    requests,
+                    blocks,
+                )
+            finally:
+                worker.stop()
+            rows.append(
+                {
+                    "copy": name,
+                    "taken_out": removed,
+                    "block_ratio_median": ab["block_ratio_median"],
+                    "rps_ratio": ab["rps_ratio"],
+                    "p50_delta_ms": ab["p50_delta_ms"],
+                    "workerd_cpu_us": ab["copy_workerd_cpu_us"],
+                    "floor_workerd_cpu_us": ab["floor_workerd_cpu_us"],
+                }
+            )
+    finally:
+        floor.stop()
+    for above, row in zip(rows, rows[1:], strict=False):
+        # What the layer taken out of `row` cost `above`: read beside the ratios, not alone.
+        row["layer_cost"] = {
+            "block_ratio": round(row["block_ratio_median"] - above["block_ratio_median"], 3),
+            "p50_ms": round(above["p50_delta_ms"] - row["p50_delta_ms"], 3),
+            "workerd_cpu_us": round(
+                (above["workerd_cpu_us"] - above["floor_workerd_cpu_us"])
+                - (row["workerd_cpu_us"] - row["floor_workerd_cpu_us"]),
+                1,
+            ),
+        }
+    return {"requests_per_side": requests, "copies": rows}
 
 
 if __name__ == "__main__":
