@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import click
 
 from .cli_options import account_option, echo_json, json_option
+from .cloudflare_api import readable_api_text
 from .permissions import FEATURES
 
 STATE_STYLE = {"granted": "green", "missing": "bold red", "unverified": "yellow"}
@@ -64,7 +64,7 @@ def _print_report(report) -> None:
     owner = {"user": "user token", "account": "account-owned token"}.get(report.owner, "token")
     expiry = f", expires {report.expires_on:%Y-%m-%d}" if report.expires_on else ""
     console.print(f"[bold]{owner}[/bold] {report.token_id or ''}: {report.status}{expiry}")
-    note = readable(report.introspection_note) if report.introspection_note else None
+    note = readable_api_text(report.introspection_note) if report.introspection_note else None
     if note:
         console.print(f"How: {note}.")
 
@@ -84,7 +84,7 @@ def _print_report(report) -> None:
                 # One failed API call settles every row: its story is told once, above.
                 "see How above"
                 if note and row.evidence == report.introspection_note
-                else readable(row.evidence),
+                else readable_api_text(row.evidence),
             )
     console.print(table)
 
@@ -104,28 +104,9 @@ def _print_report(report) -> None:
     console.print(text)
 
 
-_HTML = re.compile(r"<\s*(!doctype|html|head|body|title|div|p|h1)\b", re.IGNORECASE)
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def readable(text: str) -> str:
-    """Evidence as a person reads it: an HTML error page (what a proxy or Cloudflare's edge
-    answers when the API is down) becomes its title, and nothing runs on for pages."""
-    found = _HTML.search(text)
-    if found:
-        title = _TITLE.search(text)
-        page = "an HTML error page"
-        if title:
-            page += f" ({' '.join(title.group(1).split())[:100]})"
-        head = text[: found.start()].rstrip("'\" ")
-        tail = text[text.rfind(">") + 1 :].lstrip("'\" ")
-        text = f"{head} {page}{tail}" if head else page + tail
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def _readable_strings(value):
     if isinstance(value, str):
-        return readable(value)
+        return readable_api_text(value)
     if isinstance(value, dict):
         return {k: _readable_strings(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -13,6 +13,7 @@ the fix, before any request, and the client is built so that it can only send th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,29 @@ def error_messages(err: Any) -> str:
             for e in body["errors"]
             if isinstance(e, dict)
         )
-    return str(getattr(err, "message", err))
+    # Not the API's envelope: what a proxy or Cloudflare's edge answered instead.
+    return readable_api_text(body if isinstance(body, str) else str(getattr(err, "message", err)))
+
+
+_HTML = re.compile(r"<\s*(!doctype|html|head|body|title|div|p|h1)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def readable_api_text(text: str) -> str:
+    """An answer that is not the API's JSON, as a person reads it: an HTML error page (what a
+    proxy or Cloudflare's edge answers when the API is down) becomes its title, on one line,
+    and nothing runs on for pages."""
+    found = _HTML.search(text)
+    if found:
+        title = _TITLE.search(text)
+        page = "an HTML error page"
+        if title:
+            page += f" ({' '.join(title.group(1).split())[:100]})"
+        head = text[: found.start()].rstrip("'\" \t\r\n")
+        tail = text[text.rfind(">") + 1 :].lstrip("'\" \t\r\n")
+        text = f"{head} {page}{tail}" if head else page + tail
+    text = " ".join(text.split())  # one line, whatever the page's layout
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # Cloudflare error codes for "this token may not do that" (docs: API error codes; 9109 is

@@ -140,3 +140,16 @@ def test_an_html_error_page_is_named_once_not_pasted_in_every_row(html_502_api):
     text = json.dumps(as_json)
     assert "<html" not in text.lower() and "502 Bad Gateway" in text
     assert {row["state"] for row in as_json["permissions"]} == {"unverified"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["keys", "list"], ["keys", "create", "--name", "ci"], ["usage", "--gateway-id", "gw"]],
+)
+def test_an_html_error_page_behind_any_command_is_named_not_pasted(html_502_api, monkeypatch, args):
+    monkeypatch.setenv("FLAREGATE_KV_NAMESPACE_ID", "0" * 32)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "an HTML error page (502 Bad Gateway)" in result.output
+    assert "<html" not in result.output.lower() and "<center" not in result.output.lower()
+    assert "Traceback" not in result.output
