@@ -127,8 +127,11 @@ export default {
       let written;
       executionCtx?.waitUntil?.(new Promise((resolve) => { written = resolve; }));
       const onEnd = (extra) => {
-        emit({ first_byte_ms: firstByteMs, ...extra });
-        written();
+        try {
+          emit({ first_byte_ms: firstByteMs, ...extra });
+        } finally {
+          written();
+        }
       };
       if (ctx.streamEnd && !ctx.limits) {
         ctx.streamEnd.listen(onEnd);
