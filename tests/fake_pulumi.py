@@ -14,6 +14,7 @@ flaregate runs itself (``pulumi config set --secret`` with the value on stdin).
 from __future__ import annotations
 
 import json
+import os
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,27 @@ def fake_pulumi_binary(directory: Path) -> Path:
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
+
+
+def use_fake_pulumi(tmp_path: Path, monkeypatch, base_url: str, token: str, account: str):
+    """What the CLI's deploy commands see in a test: the fake Automation API and `pulumi`
+    binary, flaregate's home under ``tmp_path``, the fake Cloudflare API at ``base_url`` with
+    ``token`` on ``account``, no Pulumi backend settings from the machine, and ``tmp_path`` as the
+    working directory (no stray flaregate.toml). Returns (the stack factory, the binary's dir)."""
+    bin_dir = fake_pulumi_binary(tmp_path / "bin").parent
+    factory = FakeStackFactory()
+    monkeypatch.setattr(auto, "create_or_select_stack", factory)
+    monkeypatch.setattr(auto, "select_stack", factory.select)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FLAREGATE_HOME", str(tmp_path / "fg"))
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", account)
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns without a terminal
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return factory, bin_dir
 
 
 def recorded_calls(directory: Path) -> list[dict]:

@@ -9,16 +9,13 @@ binary at the Automation API boundary, tests/fake_cloudflare.py over HTTP).
 
 from __future__ import annotations
 
-import os
-
 import click
 import pytest
 from click.testing import CliRunner
-from pulumi import automation as auto
 
 from flaregate.cli import main
 from tests.fake_cloudflare import ACCOUNT, NAMESPACE, ZONE, FakeCloudflare, full_token
-from tests.fake_pulumi import FakeStackFactory, fake_pulumi_binary
+from tests.fake_pulumi import use_fake_pulumi
 
 
 def leaf_commands(command: click.Command, path: tuple[str, ...] = ()):
@@ -44,25 +41,13 @@ BAD_ENVIRONMENTS = [
 def env(tmp_path, monkeypatch):
     with FakeCloudflare() as api:
         token = api.add(full_token())
-        bin_dir = fake_pulumi_binary(tmp_path / "bin").parent
-        factory = FakeStackFactory()
-        monkeypatch.setattr(auto, "create_or_select_stack", factory)
-        monkeypatch.setattr(auto, "select_stack", factory.select)
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("FLAREGATE_HOME", str(tmp_path / "fg"))
-        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
-        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token.value)
-        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+        use_fake_pulumi(tmp_path, monkeypatch, api.base_url, token.value, ACCOUNT)
         monkeypatch.setenv("FLAREGATE_KV_NAMESPACE_ID", NAMESPACE)
-        monkeypatch.setenv("COLUMNS", "200")
         # `flaregate dev` with valid input would install Miniflare: here npm may only use an
         # empty cache, so it fails at once, and that failure must be one clear line too.
         monkeypatch.setenv("FLAREGATE_CACHE_DIR", str(tmp_path / "flaregate-cache"))
         monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
         monkeypatch.setenv("npm_config_offline", "true")
-        monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
-        monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
-        monkeypatch.chdir(tmp_path)
         (tmp_path / "a-file").write_text("not a directory")
         yield {"token": token.value, "tmp": tmp_path}
 

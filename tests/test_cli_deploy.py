@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
 
 import pytest
 from click.testing import CliRunner
-from pulumi import automation as auto
 
 from flaregate import deploy as ops
 from flaregate.cli import main
@@ -24,7 +22,7 @@ from tests.fake_cloudflare import (
     token_that_cannot_read_itself,
     token_without_ssl,
 )
-from tests.fake_pulumi import FakeStackFactory, fake_pulumi_binary, recorded_calls
+from tests.fake_pulumi import recorded_calls, use_fake_pulumi
 from tests.pulumi_mocks import kv_namespace_id
 
 KV_ID = kv_namespace_id("keyring-kv")
@@ -43,20 +41,10 @@ def env(tmp_path, monkeypatch):
     with FakeCloudflare() as api:
         api.namespaces[KV_ID] = ACCOUNT  # the key ring the (mocked) program creates
         token = api.add(full_token())
-        bin_dir = fake_pulumi_binary(tmp_path / "bin").parent
-        factory = FakeStackFactory()
-        monkeypatch.setattr(auto, "create_or_select_stack", factory)
-        monkeypatch.setattr(auto, "select_stack", factory.select)
-        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("FLAREGATE_HOME", str(tmp_path / "fg"))
-        monkeypatch.setenv("CLOUDFLARE_BASE_URL", api.base_url)
-        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", token.value)
-        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
-        monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns without a terminal
-        monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
-        monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+        factory, bin_dir = use_fake_pulumi(
+            tmp_path, monkeypatch, api.base_url, token.value, ACCOUNT
+        )
         monkeypatch.delenv("FLAREGATE_KV_NAMESPACE_ID", raising=False)
-        monkeypatch.chdir(tmp_path)  # no stray flaregate.toml for the keys commands
         yield {
             "factory": factory,
             "bin": bin_dir,
